@@ -1,0 +1,249 @@
+/* host_runner.c — the per-host thread, see host_runner.h. */
+#include "host_runner.h"
+
+#include "model.h"
+
+#define BACKOFF_MIN_US (500 * 1000)
+#define BACKOFF_MAX_US (8 * 1000 * 1000)
+
+struct vdc_runner {
+    const struct hv_ops *ops;
+    unsigned host;
+    char *uri;
+    gint64 refresh_us;
+    struct hv_sink sink; /* lives as long as the runner: callbacks point here */
+
+    GMutex lock; /* guards everything below */
+    GCond cond;
+    GHashTable *dirty; /* uuids of VMs to fetch again */
+    bool pools_dirty;
+    bool lost;
+    char *lost_reason;
+    bool stop, first_done, finished;
+    GThread *thread;
+};
+
+/* --- the sink: called from the backend's event thread ------------------ */
+
+static void sink_vm_changed(void *ctx, const char *uuid)
+{
+    struct vdc_runner *r = ctx;
+    g_mutex_lock(&r->lock);
+    g_hash_table_add(r->dirty, g_strdup(uuid));
+    g_cond_signal(&r->cond);
+    g_mutex_unlock(&r->lock);
+}
+
+static void sink_pools_changed(void *ctx)
+{
+    struct vdc_runner *r = ctx;
+    g_mutex_lock(&r->lock);
+    r->pools_dirty = true;
+    g_cond_signal(&r->cond);
+    g_mutex_unlock(&r->lock);
+}
+
+static void sink_connection_lost(void *ctx, const char *reason)
+{
+    struct vdc_runner *r = ctx;
+    g_mutex_lock(&r->lock);
+    r->lost = true;
+    g_free(r->lost_reason);
+    r->lost_reason = g_strdup(reason);
+    g_cond_signal(&r->cond);
+    g_mutex_unlock(&r->lock);
+}
+
+/* --- the thread ------------------------------------------------------ */
+
+static void mark_first_done(struct vdc_runner *r)
+{
+    g_mutex_lock(&r->lock);
+    r->first_done = true;
+    g_cond_broadcast(&r->cond);
+    g_mutex_unlock(&r->lock);
+}
+
+/* Sleeps until @until or until asked to stop.  Returns false on stop. */
+static bool sleep_until(struct vdc_runner *r, gint64 until)
+{
+    g_mutex_lock(&r->lock);
+    while (!r->stop && g_get_monotonic_time() < until)
+        g_cond_wait_until(&r->cond, &r->lock, until);
+    bool go_on = !r->stop;
+    g_mutex_unlock(&r->lock);
+    return go_on;
+}
+
+/* Loads everything from the host.  Returns 0 or -1 with *err. */
+static int full_refresh(struct vdc_runner *r, struct hv_conn *c, char **err)
+{
+    GPtrArray *vms = NULL, *pools = NULL;
+    /* Whatever changes while we list is fetched again afterwards. */
+    g_mutex_lock(&r->lock);
+    g_hash_table_remove_all(r->dirty);
+    r->pools_dirty = false;
+    g_mutex_unlock(&r->lock);
+    if (r->ops->list_vms(c, &vms, err) < 0)
+        return -1;
+    vdc_model_host_sync_vms(r->host, vms);
+    if (r->ops->list_pools(c, &pools, err) < 0)
+        return -1;
+    vdc_model_host_sync_pools(r->host, pools);
+    return 0;
+}
+
+static void fetch_vm(struct vdc_runner *r, struct hv_conn *c, const char *uuid)
+{
+    struct hv_vm *vm = NULL;
+    g_autofree char *err = NULL;
+    int rc = r->ops->get_vm(c, uuid, &vm, &err);
+    if (rc == 0)
+        vdc_model_vm_update(r->host, vm);
+    else if (rc == 1)
+        vdc_model_vm_gone(r->host, uuid);
+    /* rc < 0: if the connection broke, the close callback says so; if
+     * not, the next full refresh tries again. */
+}
+
+/* Serves one connection until it is lost or the runner stops.  Returns
+ * the reason it ended (g_malloc'd), or NULL on stop. */
+static char *serve(struct vdc_runner *r, struct hv_conn *c)
+{
+    gint64 next_refresh = g_get_monotonic_time() + r->refresh_us;
+    for (;;) {
+        g_mutex_lock(&r->lock);
+        while (!r->stop && !r->lost && g_hash_table_size(r->dirty) == 0 && !r->pools_dirty &&
+               g_get_monotonic_time() < next_refresh)
+            g_cond_wait_until(&r->cond, &r->lock, next_refresh);
+        if (r->stop) {
+            g_mutex_unlock(&r->lock);
+            return NULL;
+        }
+        if (r->lost) {
+            char *why = g_strdup(r->lost_reason ? r->lost_reason : "connection lost");
+            g_mutex_unlock(&r->lock);
+            return why;
+        }
+        GHashTable *dirty = r->dirty;
+        r->dirty = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+        bool pools = r->pools_dirty;
+        r->pools_dirty = false;
+        g_mutex_unlock(&r->lock);
+
+        GHashTableIter it;
+        gpointer uuid;
+        g_hash_table_iter_init(&it, dirty);
+        while (g_hash_table_iter_next(&it, &uuid, NULL))
+            fetch_vm(r, c, uuid);
+        g_hash_table_destroy(dirty);
+
+        char *err = NULL;
+        if (pools) {
+            GPtrArray *list = NULL;
+            if (r->ops->list_pools(c, &list, &err) < 0)
+                return err;
+            vdc_model_host_sync_pools(r->host, list);
+        }
+        if (g_get_monotonic_time() >= next_refresh) {
+            if (full_refresh(r, c, &err) < 0)
+                return err;
+            next_refresh = g_get_monotonic_time() + r->refresh_us;
+        }
+    }
+}
+
+/* Connects and loads.  Returns the connection, or NULL with *err. */
+static struct hv_conn *connect_and_load(struct vdc_runner *r, char **err)
+{
+    struct hv_host_info *info = NULL;
+    g_mutex_lock(&r->lock);
+    r->lost = false;
+    g_mutex_unlock(&r->lock);
+    struct hv_conn *c = r->ops->connect(r->uri, &r->sink, err);
+    if (!c)
+        return NULL;
+    if (r->ops->host_info(c, &info, err) < 0 || full_refresh(r, c, err) < 0) {
+        hv_host_info_free(info);
+        r->ops->disconnect(c);
+        return NULL;
+    }
+    vdc_model_host_connected(r->host, info);
+    return c;
+}
+
+static gpointer runner_thread(gpointer data)
+{
+    struct vdc_runner *r = data;
+    gint64 backoff = BACKOFF_MIN_US;
+    for (;;) {
+        char *err = NULL;
+        struct hv_conn *c = connect_and_load(r, &err);
+        if (c) {
+            backoff = BACKOFF_MIN_US;
+            mark_first_done(r);
+            err = serve(r, c);
+            r->ops->disconnect(c);
+            if (!err)
+                break; /* asked to stop */
+        }
+        vdc_model_host_disconnected(r->host, err);
+        g_free(err);
+        mark_first_done(r);
+        if (!sleep_until(r, g_get_monotonic_time() + backoff))
+            break;
+        backoff = MIN(backoff * 2, BACKOFF_MAX_US);
+    }
+    g_mutex_lock(&r->lock);
+    r->finished = true;
+    g_cond_broadcast(&r->cond);
+    g_mutex_unlock(&r->lock);
+    return NULL;
+}
+
+struct vdc_runner *vdc_runner_start(const struct hv_ops *ops, unsigned host_index,
+                                    const char *uri, unsigned refresh_seconds)
+{
+    struct vdc_runner *r = g_new0(struct vdc_runner, 1);
+    r->ops = ops;
+    r->host = host_index;
+    r->uri = g_strdup(uri);
+    r->refresh_us = (gint64)refresh_seconds * G_USEC_PER_SEC;
+    r->sink = (struct hv_sink){sink_vm_changed, sink_pools_changed, sink_connection_lost, r};
+    g_mutex_init(&r->lock);
+    g_cond_init(&r->cond);
+    r->dirty = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    r->thread = g_thread_new("vdc-host", runner_thread, r);
+    return r;
+}
+
+bool vdc_runner_wait_first(struct vdc_runner *r, gint64 deadline)
+{
+    g_mutex_lock(&r->lock);
+    while (!r->first_done && g_get_monotonic_time() < deadline)
+        g_cond_wait_until(&r->cond, &r->lock, deadline);
+    bool done = r->first_done;
+    g_mutex_unlock(&r->lock);
+    return done;
+}
+
+bool vdc_runner_stop(struct vdc_runner *r, gint64 deadline)
+{
+    g_mutex_lock(&r->lock);
+    r->stop = true;
+    g_cond_broadcast(&r->cond);
+    while (!r->finished && g_get_monotonic_time() < deadline)
+        g_cond_wait_until(&r->cond, &r->lock, deadline);
+    bool finished = r->finished;
+    g_mutex_unlock(&r->lock);
+    if (!finished)
+        return false;
+    g_thread_join(r->thread);
+    g_hash_table_destroy(r->dirty);
+    g_free(r->lost_reason);
+    g_free(r->uri);
+    g_mutex_clear(&r->lock);
+    g_cond_clear(&r->cond);
+    g_free(r);
+    return true;
+}

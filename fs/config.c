@@ -1,0 +1,172 @@
+/* config.c — reading the configuration file, see config.h. */
+#include "config.h"
+
+#include <jansson.h>
+#include <string.h>
+
+#include "names.h"
+
+struct vdc_config *vdc_config_new(void)
+{
+    struct vdc_config *cfg = g_new0(struct vdc_config, 1);
+    cfg->refresh_seconds = VDC_DEFAULT_REFRESH_SECONDS;
+    cfg->hosts = g_ptr_array_new();
+    return cfg;
+}
+
+static void host_config_free(struct vdc_host_config *h)
+{
+    g_free(h->name);
+    g_free(h->uri);
+    g_free(h);
+}
+
+void vdc_config_free(struct vdc_config *cfg)
+{
+    if (!cfg)
+        return;
+    g_free(cfg->state_dir);
+    for (guint i = 0; i < cfg->hosts->len; i++)
+        host_config_free(g_ptr_array_index(cfg->hosts, i));
+    g_ptr_array_free(cfg->hosts, TRUE);
+    g_free(cfg);
+}
+
+void vdc_config_add_host(struct vdc_config *cfg, const char *name, const char *uri)
+{
+    struct vdc_host_config *h = g_new0(struct vdc_host_config, 1);
+    h->name = g_strdup(name);
+    h->uri = g_strdup(uri);
+    g_ptr_array_add(cfg->hosts, h);
+}
+
+#define FAIL(...)                                                              \
+    do {                                                                       \
+        g_set_error(err, VDC_CONFIG_ERROR, 1, __VA_ARGS__);                    \
+        return -1;                                                             \
+    } while (0)
+
+/* Refuses keys of @obj not in the NULL-terminated @allowed list. */
+static int check_keys(json_t *obj, const char *where, const char *const *allowed,
+                      const char *origin, GError **err)
+{
+    const char *key;
+    json_t *val;
+    json_object_foreach(obj, key, val) {
+        bool known = false;
+        for (const char *const *a = allowed; *a; a++)
+            known = known || strcmp(*a, key) == 0;
+        if (!known)
+            FAIL("%s: unknown key \"%s\" in %s", origin, key, where);
+    }
+    return 0;
+}
+
+static int get_string(json_t *obj, const char *key, const char *where, bool required,
+                      const char **out, const char *origin, GError **err)
+{
+    json_t *v = json_object_get(obj, key);
+    *out = NULL;
+    if (!v) {
+        if (required)
+            FAIL("%s: missing key \"%s\" in %s", origin, key, where);
+        return 0;
+    }
+    if (!json_is_string(v) || json_string_length(v) == 0)
+        FAIL("%s: \"%s\" in %s must be a non-empty string", origin, key, where);
+    if (strlen(json_string_value(v)) != json_string_length(v))
+        FAIL("%s: \"%s\" in %s contains a NUL byte", origin, key, where);
+    *out = json_string_value(v);
+    return 0;
+}
+
+static int parse_host(struct vdc_config *cfg, json_t *h, size_t i, const char *origin,
+                      GError **err)
+{
+    static const char *const keys[] = {"name", "uri", NULL};
+    g_autofree char *where = g_strdup_printf("hosts[%zu]", i);
+    const char *name, *uri;
+
+    if (!json_is_object(h))
+        FAIL("%s: %s must be an object", origin, where);
+    if (check_keys(h, where, keys, origin, err) < 0 ||
+        get_string(h, "name", where, true, &name, origin, err) < 0 ||
+        get_string(h, "uri", where, true, &uri, origin, err) < 0)
+        return -1;
+    if (!vdc_host_name_valid(name))
+        FAIL("%s: host name \"%s\" in %s is not valid (1-64 of A-Z a-z 0-9 . _ -, "
+             "not starting with .)", origin, name, where);
+    for (guint j = 0; j < cfg->hosts->len; j++) {
+        struct vdc_host_config *other = g_ptr_array_index(cfg->hosts, j);
+        if (strcmp(other->name, name) == 0)
+            FAIL("%s: host name \"%s\" appears twice", origin, name);
+    }
+    vdc_config_add_host(cfg, name, uri);
+    return 0;
+}
+
+static int parse_root(struct vdc_config *cfg, json_t *root, const char *origin, GError **err)
+{
+    static const char *const keys[] = {"state_dir", "hosts", "refresh_seconds", NULL};
+    const char *state_dir;
+
+    if (!json_is_object(root))
+        FAIL("%s: the configuration must be a JSON object", origin);
+    if (check_keys(root, "the configuration", keys, origin, err) < 0 ||
+        get_string(root, "state_dir", "the configuration", false, &state_dir, origin, err) < 0)
+        return -1;
+    cfg->state_dir = g_strdup(state_dir);
+
+    json_t *refresh = json_object_get(root, "refresh_seconds");
+    if (refresh) {
+        if (!json_is_integer(refresh) || json_integer_value(refresh) < 1 ||
+            json_integer_value(refresh) > 86400)
+            FAIL("%s: \"refresh_seconds\" must be an integer from 1 to 86400", origin);
+        cfg->refresh_seconds = (unsigned)json_integer_value(refresh);
+    }
+
+    json_t *hosts = json_object_get(root, "hosts");
+    if (!hosts)
+        FAIL("%s: missing key \"hosts\" in the configuration", origin);
+    if (!json_is_array(hosts))
+        FAIL("%s: \"hosts\" must be an array", origin);
+    if (json_array_size(hosts) == 0)
+        FAIL("%s: \"hosts\" is empty: configure at least one host", origin);
+    size_t i;
+    json_t *h;
+    json_array_foreach(hosts, i, h) {
+        if (parse_host(cfg, h, i, origin, err) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+struct vdc_config *vdc_config_parse(const char *text, const char *origin, GError **err)
+{
+    json_error_t jerr;
+    json_t *root = json_loads(text, JSON_REJECT_DUPLICATES, &jerr);
+    if (!root) {
+        g_set_error(err, VDC_CONFIG_ERROR, 1, "%s: line %d: %s", origin, jerr.line, jerr.text);
+        return NULL;
+    }
+    struct vdc_config *cfg = vdc_config_new();
+    int rc = parse_root(cfg, root, origin, err);
+    json_decref(root);
+    if (rc < 0) {
+        vdc_config_free(cfg);
+        return NULL;
+    }
+    return cfg;
+}
+
+struct vdc_config *vdc_config_load(const char *path, GError **err)
+{
+    g_autofree char *text = NULL;
+    GError *ioerr = NULL;
+    if (!g_file_get_contents(path, &text, NULL, &ioerr)) {
+        g_set_error(err, VDC_CONFIG_ERROR, 1, "cannot read config: %s", ioerr->message);
+        g_error_free(ioerr);
+        return NULL;
+    }
+    return vdc_config_parse(text, path, err);
+}

@@ -1,0 +1,133 @@
+/* tree.c — dispatching node operations to the subtree that owns the kind. */
+#include "tree.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static struct vdc_node_ops node_ops[VDC_N_COUNT];
+
+void vdc_tree_init(void)
+{
+    vdc_tree_root_register(node_ops);
+    vdc_tree_hosts_register(node_ops);
+    vdc_tree_vms_register(node_ops);
+    vdc_tree_pools_register(node_ops);
+}
+
+struct vdc_node vdc_node_static(enum vdc_node_kind kind, unsigned sub)
+{
+    return (struct vdc_node){.kind = kind, .ino = VDC_INO(0, sub), .obj = NULL};
+}
+
+struct vdc_node vdc_node_of(enum vdc_node_kind kind, struct vdc_obj *obj, unsigned sub)
+{
+    return (struct vdc_node){.kind = kind, .ino = VDC_INO(obj->id, sub), .obj = obj};
+}
+
+void vdc_dirents_add(GArray *out, const char *name, struct vdc_node node)
+{
+    struct vdc_dirent d = {.name = g_strdup(name), .node = node};
+    g_array_append_val(out, d);
+}
+
+void vdc_dirents_free(GArray *a)
+{
+    for (guint i = 0; i < a->len; i++)
+        g_free(g_array_index(a, struct vdc_dirent, i).name);
+    g_array_free(a, TRUE);
+}
+
+static const enum vdc_node_kind static_kinds[] = {
+    [VDC_STATIC_ROOT] = VDC_N_ROOT,   [VDC_STATIC_HOSTS] = VDC_N_HOSTS,
+    [VDC_STATIC_VMS] = VDC_N_VMS,     [VDC_STATIC_POOLS] = VDC_N_POOLS,
+    [VDC_STATIC_EVENTS] = VDC_N_EVENTS,
+};
+
+/* The kind of file @sub of an object of @type, or VDC_N_NONE. */
+static enum vdc_node_kind object_kind(enum vdc_obj_type type, unsigned sub)
+{
+    static const enum vdc_node_kind host[] = {VDC_N_HOST, VDC_N_HOST_INFO, VDC_N_HOST_VMS,
+                                              VDC_N_HOST_POOLS};
+    static const enum vdc_node_kind vm[] = {VDC_N_VM, VDC_N_VM_STATE, VDC_N_VM_STATUS,
+                                            VDC_N_VM_DOMXML, VDC_N_HOST_VMLINK};
+    static const enum vdc_node_kind hpool[] = {VDC_N_HPOOL, VDC_N_HPOOL_INFO,
+                                               VDC_N_HPOOL_VOLS};
+    static const enum vdc_node_kind volume[] = {VDC_N_VOLUME};
+    static const enum vdc_node_kind cpool[] = {VDC_N_CPOOL, VDC_N_CPOOL_INFO};
+#define PICK(a) return sub < G_N_ELEMENTS(a) ? a[sub] : VDC_N_NONE
+    switch (type) {
+    case VDC_OBJ_HOST:
+        PICK(host);
+    case VDC_OBJ_VM:
+        PICK(vm);
+    case VDC_OBJ_HPOOL:
+        PICK(hpool);
+    case VDC_OBJ_VOLUME:
+        PICK(volume);
+    case VDC_OBJ_CPOOL:
+        PICK(cpool);
+    }
+#undef PICK
+    return VDC_N_NONE;
+}
+
+int vdc_tree_resolve(uint64_t ino, struct vdc_node *out)
+{
+    uint64_t id = VDC_INO_ID(ino);
+    unsigned sub = VDC_INO_SUB(ino);
+    if (id == 0) {
+        if (sub == 0 || sub >= G_N_ELEMENTS(static_kinds))
+            return -ENOENT;
+        *out = vdc_node_static(static_kinds[sub], sub);
+        return 0;
+    }
+    struct vdc_obj *obj = vdc_model_find(id);
+    if (!obj)
+        return -ENOENT;
+    enum vdc_node_kind kind = object_kind(obj->type, sub);
+    if (kind == VDC_N_NONE)
+        return -ENOENT;
+    *out = vdc_node_of(kind, obj, sub);
+    return 0;
+}
+
+int vdc_tree_lookup(const struct vdc_node *dir, const char *name, struct vdc_node *out)
+{
+    const struct vdc_node_ops *ops = &node_ops[dir->kind];
+    if (!ops->lookup)
+        return -ENOTDIR;
+    return ops->lookup(dir, name, out);
+}
+
+static gint dirent_cmp(gconstpointer a, gconstpointer b)
+{
+    return strcmp(((const struct vdc_dirent *)a)->name, ((const struct vdc_dirent *)b)->name);
+}
+
+GArray *vdc_tree_list(const struct vdc_node *dir)
+{
+    GArray *out = g_array_new(FALSE, FALSE, sizeof(struct vdc_dirent));
+    const struct vdc_node_ops *ops = &node_ops[dir->kind];
+    if (ops->list)
+        ops->list(dir, out);
+    g_array_sort(out, dirent_cmp);
+    return out;
+}
+
+GBytes *vdc_tree_content(const struct vdc_node *n)
+{
+    const struct vdc_node_ops *ops = &node_ops[n->kind];
+    GBytes *b = ops->content ? ops->content(n) : NULL;
+    return b ? b : g_bytes_new_static("", 0);
+}
+
+mode_t vdc_tree_type(const struct vdc_node *n)
+{
+    return node_ops[n->kind].type;
+}
+
+const struct timespec *vdc_tree_mtime(const struct vdc_node *n)
+{
+    return n->obj ? &n->obj->mtime : &vdc_model.start_time;
+}

@@ -1,0 +1,140 @@
+/* hv.h — the hypervisor backend contract.
+ *
+ * A hypervisor backend (libvirt today; a fake in the unit tests) is an ops
+ * table.  fs/ never calls a backend directly: one host runner thread per
+ * configured host (backends/host_runner.c) owns the host's connection,
+ * calls these ops and feeds what they return into the model.  So a slow or
+ * dead host stalls only its own thread.
+ *
+ * Ownership: every struct hv_* returned through an out-parameter belongs to
+ * the caller, who frees it with the matching hv_*_free().  Strings inside
+ * are owned by the struct.
+ */
+#ifndef VDCFS_HV_H
+#define VDCFS_HV_H
+
+#include <glib.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+enum vdc_vm_state {
+    VDC_VM_UNKNOWN = 0,
+    VDC_VM_RUNNING,
+    VDC_VM_BLOCKED,
+    VDC_VM_PAUSED,
+    VDC_VM_SHUTOFF,
+    VDC_VM_CRASHED,
+    VDC_VM_SUSPENDED, /* suspended to memory/disk by the guest (PM) */
+};
+
+/* The one word that vms/<vm>/state holds. */
+const char *vdc_vm_state_word(enum vdc_vm_state s);
+
+enum hv_disk_source {
+    HV_DISK_NONE = 0, /* e.g. an empty CD-ROM */
+    HV_DISK_FILE,
+    HV_DISK_BLOCK,
+    HV_DISK_VOLUME,
+    HV_DISK_NETWORK,
+};
+
+struct hv_disk {
+    char *target, *bus, *device;
+    enum hv_disk_source source;
+    char *path;             /* FILE, BLOCK */
+    char *pool, *volume;    /* VOLUME */
+    char *protocol, *name;  /* NETWORK, e.g. "iscsi", "IQN/LUN" */
+    char *host;             /* NETWORK: first <host>, may be NULL */
+    int port;               /* NETWORK: 0 when not given */
+};
+
+struct hv_iface {
+    char *mac;
+    char *network; /* type='network' */
+    char *bridge;  /* type='bridge' */
+};
+
+/* Everything the model keeps about one VM.  Parsed from the domain XML by
+ * the backend; the model renders it and keeps only what it needs. */
+struct hv_vm {
+    char *name;
+    char uuid[37];
+    enum vdc_vm_state state;
+    unsigned vcpus;
+    uint64_t memory_kib;
+    bool autostart, persistent;
+    char *domain_xml;      /* exactly as the hypervisor reported it */
+    GPtrArray *disks;      /* of struct hv_disk*, owned */
+    GPtrArray *interfaces; /* of struct hv_iface*, owned */
+};
+
+struct hv_volume {
+    char *name, *path, *type;
+    uint64_t capacity, allocation;
+};
+
+struct hv_pool {
+    char *name, *type, *state; /* state: inactive, building, running, degraded, inaccessible */
+    uint64_t capacity, allocation, available;
+    GPtrArray *volumes; /* of struct hv_volume*, owned */
+};
+
+struct hv_host_info {
+    char *hypervisor;          /* e.g. "QEMU", "TEST" */
+    char *hypervisor_version;  /* "major.minor.release" */
+    char *libvirt_version;
+    unsigned cpus;
+    uint64_t memory_kib;
+};
+
+/* Where a backend reports what happens on the host, between calls.  The
+ * callbacks may run on any thread (libvirt's event loop); they only record
+ * the news and wake the host runner, which does the fetching. */
+struct hv_sink {
+    void (*vm_changed)(void *ctx, const char *uuid);
+    void (*pools_changed)(void *ctx);
+    void (*connection_lost)(void *ctx, const char *reason);
+    void *ctx;
+};
+
+struct hv_conn; /* a backend's connection to one host, opaque */
+
+struct hv_ops {
+    const char *name;
+    /* Process-wide set-up (event loop).  Returns 0, or -1 with *err set. */
+    int (*global_init)(char **err);
+    /* Connects to @uri and subscribes @sink to its events.  @sink must
+     * outlive the connection (callbacks may still be in flight while it
+     * closes).  Blocks as long as the host takes.  Returns NULL with *err
+     * (g_malloc'd) on failure. */
+    struct hv_conn *(*connect)(const char *uri, const struct hv_sink *sink, char **err);
+    /* Unsubscribes and closes; @conn is freed. */
+    void (*disconnect)(struct hv_conn *conn);
+    /* Each returns 0 on success or -1 with *err (g_malloc'd) set. */
+    int (*host_info)(struct hv_conn *conn, struct hv_host_info **out, char **err);
+    int (*list_vms)(struct hv_conn *conn, GPtrArray **out /* of hv_vm* */, char **err);
+    /* Returns 0 and *out, 1 when the VM no longer exists, -1 on error. */
+    int (*get_vm)(struct hv_conn *conn, const char *uuid, struct hv_vm **out, char **err);
+    int (*list_pools)(struct hv_conn *conn, GPtrArray **out /* of hv_pool* */, char **err);
+};
+
+extern const struct hv_ops hv_libvirt_ops;
+
+void hv_disk_free(struct hv_disk *d);
+void hv_iface_free(struct hv_iface *i);
+void hv_vm_free(struct hv_vm *vm);
+void hv_volume_free(struct hv_volume *v);
+void hv_pool_free(struct hv_pool *p);
+void hv_host_info_free(struct hv_host_info *h);
+struct hv_vm *hv_vm_new(void);
+struct hv_pool *hv_pool_new(void);
+
+/* Parses libvirt domain XML into @vm's name, uuid, vcpus, memory, disks and
+ * interfaces (state, autostart and persistent are not in the XML).  Takes
+ * a copy of @xml into vm->domain_xml.  Returns 0, or -1 with *err set. */
+int hv_parse_domain_xml(const char *xml, struct hv_vm *vm, char **err);
+
+/* Extracts the type attribute of a libvirt storage pool XML; NULL if absent. */
+char *hv_parse_pool_type(const char *xml);
+
+#endif

@@ -1,0 +1,143 @@
+/* model.h — the in-memory datacenter that every FUSE read is served from.
+ *
+ * Only the host runners (backends/) change the model, through the
+ * vdc_model_* update functions below; each takes the write lock, bumps the
+ * changed objects, re-renders their files, records events and tells the
+ * FUSE layer exactly which entries and inodes to invalidate.  The FUSE
+ * layer reads the model under the read lock and never waits on a backend.
+ *
+ * Objects have ids that are never reused; an inode number is an object id
+ * and a small "sub" number for the file of that object (VDC_INO), so no
+ * inode table is needed and a stale inode simply resolves to ENOENT.
+ *
+ * Ownership: the model owns every object.  Pointers to objects are valid
+ * only while the caller holds the read lock; to keep file contents past
+ * the lock, take a reference on the GBytes (g_bytes_ref).
+ */
+#ifndef VDCFS_MODEL_H
+#define VDCFS_MODEL_H
+
+#include <glib.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "hv.h"
+
+#define VDC_INO(id, sub) ((((uint64_t)(id)) << 4) | (uint64_t)(sub))
+#define VDC_INO_ID(ino) ((ino) >> 4)
+#define VDC_INO_SUB(ino) ((unsigned)((ino)&15u))
+
+/* Static nodes: object id 0.  VDC_INO(0, 1) == FUSE_ROOT_ID. */
+enum { VDC_STATIC_ROOT = 1, VDC_STATIC_HOSTS, VDC_STATIC_VMS, VDC_STATIC_POOLS, VDC_STATIC_EVENTS };
+
+enum vdc_obj_type { VDC_OBJ_HOST = 1, VDC_OBJ_VM, VDC_OBJ_HPOOL, VDC_OBJ_VOLUME, VDC_OBJ_CPOOL };
+
+/* The files of each object type ("sub" in VDC_INO). */
+enum { VDC_HOST_DIR = 0, VDC_HOST_INFO, VDC_HOST_VMS, VDC_HOST_POOLS };
+enum { VDC_VM_DIR = 0, VDC_VM_STATE, VDC_VM_STATUS, VDC_VM_DOMXML, VDC_VM_HOSTLINK };
+enum { VDC_HPOOL_DIR = 0, VDC_HPOOL_INFO, VDC_HPOOL_VOLS };
+enum { VDC_VOLUME_FILE = 0 };
+enum { VDC_CPOOL_DIR = 0, VDC_CPOOL_INFO };
+
+struct vdc_obj {
+    uint64_t id;
+    enum vdc_obj_type type;
+    struct timespec mtime; /* last change of anything this object shows */
+};
+
+struct vdc_host {
+    struct vdc_obj o;
+    unsigned index; /* position in the config */
+    char *name, *uri;
+    bool connected;
+    bool ever_connected;
+    char *error;                /* last connection error, NULL if none */
+    struct hv_host_info *info;  /* last known, NULL before first connect */
+    GBytes *info_json;
+    GHashTable *vms;            /* uuid (owned copy) -> struct vdc_vm*, owns the VMs */
+    GHashTable *vms_by_fname;   /* encoded name -> struct vdc_vm* */
+    GHashTable *pools;          /* encoded name -> struct vdc_hpool*, owns */
+};
+
+struct vdc_vm {
+    struct vdc_obj o;
+    struct vdc_host *host;
+    char *fname;    /* encoded name, unique within the host */
+    char *display;  /* name in vms/: fname, or fname@host when shared */
+    enum vdc_vm_state state;
+    enum vdc_vm_state last_seen; /* last state the host reported */
+    struct hv_vm *facts;         /* facts->domain_xml is moved into domain_xml */
+    GBytes *domain_xml, *status_json, *state_text, *link_target;
+};
+
+struct vdc_hpool {
+    struct vdc_obj o;
+    struct vdc_host *host;
+    char *fname;
+    struct hv_pool *facts; /* facts->volumes moved into volumes */
+    GBytes *info_json;
+    GHashTable *volumes; /* "<encoded name>.json" -> struct vdc_volume*, owns */
+};
+
+struct vdc_volume {
+    struct vdc_obj o;
+    struct vdc_hpool *pool;
+    char *fname; /* "<encoded name>.json" */
+    GBytes *json;
+};
+
+/* A pool as the cluster sees it: every host's pool of that name. */
+struct vdc_cpool {
+    struct vdc_obj o;
+    char *fname;
+    GBytes *info_json;
+};
+
+struct vdc_model {
+    GRWLock lock;
+    GPtrArray *hosts;           /* of struct vdc_host*, owned, config order */
+    GHashTable *host_by_name;   /* name -> host */
+    GHashTable *vms_by_display; /* display name -> vm */
+    GHashTable *vms_by_name;    /* raw name -> GPtrArray of vm (not owned) */
+    GHashTable *cpools;         /* fname -> struct vdc_cpool*, owned */
+    GHashTable *objs;           /* id (uint64 key) -> struct vdc_obj* */
+    uint64_t next_id;
+    struct timespec start_time;
+};
+
+extern struct vdc_model vdc_model;
+
+void vdc_model_init(void);
+void vdc_model_free(void);
+
+void vdc_model_read_lock(void);
+void vdc_model_read_unlock(void);
+
+/* Finds an object by id; NULL if gone.  Read lock held. */
+struct vdc_obj *vdc_model_find(uint64_t id);
+
+/* --- updates (take the write lock themselves) ------------------------- */
+
+/* At start-up, before any runner: adds a configured host. */
+unsigned vdc_model_add_host(const char *name, const char *uri);
+
+/* The host answered: records @info (consumed). */
+void vdc_model_host_connected(unsigned host, struct hv_host_info *info);
+
+/* The host is gone: marks it disconnected with @error and every VM of it
+ * "unknown" (their last facts stay).  Emits "disconnected" once. */
+void vdc_model_host_disconnected(unsigned host, const char *error);
+
+/* Replaces the host's VMs with @vms (consumed; of struct hv_vm*): new ones
+ * appear, changed ones update, missing ones go. */
+void vdc_model_host_sync_vms(unsigned host, GPtrArray *vms);
+
+/* One VM changed (@vm consumed) or disappeared. */
+void vdc_model_vm_update(unsigned host, struct hv_vm *vm);
+void vdc_model_vm_gone(unsigned host, const char *uuid);
+
+/* Replaces the host's pools with @pools (consumed; of struct hv_pool*). */
+void vdc_model_host_sync_pools(unsigned host, GPtrArray *pools);
+
+#endif

@@ -1,0 +1,21 @@
+/* render.h — the JSON documents of the tree, built with jansson.
+ *
+ * Each function returns a new GBytes (caller owns it) holding one JSON
+ * document, pretty-printed, ending in a newline.  They only read their
+ * arguments; callers hold the model lock.
+ */
+#ifndef VDCFS_RENDER_H
+#define VDCFS_RENDER_H
+
+#include <glib.h>
+
+#include "model.h"
+
+GBytes *vdc_render_host_info(const struct vdc_host *h);
+GBytes *vdc_render_vm_status(const struct vdc_vm *vm);
+GBytes *vdc_render_hpool_info(const struct vdc_hpool *p);
+GBytes *vdc_render_volume(const struct hv_volume *v);
+/* The cluster view of the pool named @raw_name across all hosts. */
+GBytes *vdc_render_cpool_info(const char *raw_name, GPtrArray *hosts);
+
+#endif

@@ -1,0 +1,72 @@
+/* tree.h — what the tree looks like: paths to node kinds to content.
+ *
+ * One source file per subtree (tree_root.c, tree_hosts.c, tree_vms.c,
+ * tree_pools.c) describes its node kinds with a struct vdc_node_ops; the
+ * FUSE layer (fuse_ll.c) only dispatches through vdc_tree_*.  Everything
+ * here runs with the model read lock held and never blocks.
+ */
+#ifndef VDCFS_TREE_H
+#define VDCFS_TREE_H
+
+#include <glib.h>
+#include <sys/types.h>
+
+#include "model.h"
+
+enum vdc_node_kind {
+    VDC_N_NONE = 0,
+    VDC_N_ROOT, VDC_N_HOSTS, VDC_N_VMS, VDC_N_POOLS, VDC_N_EVENTS,
+    VDC_N_HOST, VDC_N_HOST_INFO, VDC_N_HOST_VMS, VDC_N_HOST_POOLS, VDC_N_HOST_VMLINK,
+    VDC_N_HPOOL, VDC_N_HPOOL_INFO, VDC_N_HPOOL_VOLS, VDC_N_VOLUME,
+    VDC_N_CPOOL, VDC_N_CPOOL_INFO,
+    VDC_N_VM, VDC_N_VM_STATE, VDC_N_VM_STATUS, VDC_N_VM_DOMXML,
+    VDC_N_COUNT
+};
+
+struct vdc_node {
+    enum vdc_node_kind kind;
+    uint64_t ino;
+    struct vdc_obj *obj; /* NULL for static nodes */
+};
+
+struct vdc_dirent {
+    char *name; /* owned */
+    struct vdc_node node;
+};
+
+struct vdc_node_ops {
+    mode_t type; /* S_IFDIR, S_IFREG or S_IFLNK */
+    /* Directories: finds child @name.  Returns 0 or -ENOENT. */
+    int (*lookup)(const struct vdc_node *dir, const char *name, struct vdc_node *out);
+    /* Directories: appends struct vdc_dirent to @out (without . and ..). */
+    void (*list)(const struct vdc_node *dir, GArray *out);
+    /* Files and symlinks: the content, a new reference. */
+    GBytes *(*content)(const struct vdc_node *n);
+};
+
+/* Puts the subtrees' ops together; call once before any other vdc_tree_*. */
+void vdc_tree_init(void);
+
+/* Resolves an inode number.  Returns 0 or -ENOENT (object gone). */
+int vdc_tree_resolve(uint64_t ino, struct vdc_node *out);
+int vdc_tree_lookup(const struct vdc_node *dir, const char *name, struct vdc_node *out);
+/* Returns a GArray of struct vdc_dirent, sorted by name; free with
+ * vdc_dirents_free(). */
+GArray *vdc_tree_list(const struct vdc_node *dir);
+void vdc_dirents_free(GArray *a);
+GBytes *vdc_tree_content(const struct vdc_node *n);
+mode_t vdc_tree_type(const struct vdc_node *n);
+const struct timespec *vdc_tree_mtime(const struct vdc_node *n);
+
+/* Node constructors the subtrees share. */
+struct vdc_node vdc_node_static(enum vdc_node_kind kind, unsigned sub);
+struct vdc_node vdc_node_of(enum vdc_node_kind kind, struct vdc_obj *obj, unsigned sub);
+void vdc_dirents_add(GArray *out, const char *name, struct vdc_node node);
+
+/* Per-subtree registration: each fills in the ops of its kinds. */
+void vdc_tree_root_register(struct vdc_node_ops *ops);
+void vdc_tree_hosts_register(struct vdc_node_ops *ops);
+void vdc_tree_vms_register(struct vdc_node_ops *ops);
+void vdc_tree_pools_register(struct vdc_node_ops *ops);
+
+#endif
