@@ -40,26 +40,52 @@ static xmlNodePtr child(xmlNodePtr parent, const char *name)
     return NULL;
 }
 
+/* libvirt's scaled integers (docs: formatdomain "memory"): the unit is
+ * case-insensitive for the binary ones; KB, MB... are powers of 1000.
+ * An unknown unit gives 0 rather than a guess. */
 static uint64_t to_kib(const char *value, const char *unit)
 {
+    static const struct {
+        const char *unit;
+        uint64_t bytes;
+    } units[] = {
+        {"b", 1},
+        {"bytes", 1},
+        {"KB", 1000ULL},
+        {"k", 1024ULL},
+        {"KiB", 1024ULL},
+        {"MB", 1000000ULL},
+        {"M", 1ULL << 20},
+        {"MiB", 1ULL << 20},
+        {"GB", 1000000000ULL},
+        {"G", 1ULL << 30},
+        {"GiB", 1ULL << 30},
+        {"TB", 1000000000000ULL},
+        {"T", 1ULL << 40},
+        {"TiB", 1ULL << 40},
+        {"PB", 1000000000000000ULL},
+        {"P", 1ULL << 50},
+        {"PiB", 1ULL << 50},
+        {"EB", 1000000000000000000ULL},
+        {"E", 1ULL << 60},
+        {"EiB", 1ULL << 60},
+    };
     if (!value)
         return 0;
     uint64_t v = g_ascii_strtoull(value, NULL, 10);
-    if (!unit || !*unit || !g_ascii_strcasecmp(unit, "KiB") || !g_ascii_strcasecmp(unit, "k"))
-        return v;
-    if (!strcmp(unit, "b") || !strcmp(unit, "bytes"))
-        return v / 1024;
-    if (!g_ascii_strcasecmp(unit, "MiB") || !strcmp(unit, "M"))
-        return v * 1024;
-    if (!g_ascii_strcasecmp(unit, "GiB") || !strcmp(unit, "G"))
-        return v * 1024 * 1024;
-    if (!strcmp(unit, "KB"))
-        return v * 1000 / 1024;
-    if (!strcmp(unit, "MB"))
-        return v * 1000 * 1000 / 1024;
-    if (!strcmp(unit, "GB"))
-        return v * 1000 * 1000 * 1000 / 1024;
-    return v;
+    if (!unit || !*unit)
+        return v; /* KiB */
+    for (size_t i = 0; i < G_N_ELEMENTS(units); i++) {
+        /* "KB", "MB"... are decimal and case-sensitive; the rest are not. */
+        bool decimal = strlen(units[i].unit) == 2 && units[i].unit[1] == 'B';
+        bool same = decimal ? strcmp(unit, units[i].unit) == 0
+                            : g_ascii_strcasecmp(unit, units[i].unit) == 0;
+        if (same) {
+            long double kib = (long double)v * units[i].bytes / 1024.0L;
+            return kib > (long double)UINT64_MAX ? UINT64_MAX : (uint64_t)kib;
+        }
+    }
+    return 0;
 }
 
 static struct hv_disk *parse_disk(xmlNodePtr d)

@@ -141,10 +141,12 @@ static int parse_root(struct vdc_config *cfg, json_t *root, const char *origin, 
     return 0;
 }
 
-struct vdc_config *vdc_config_parse(const char *text, const char *origin, GError **err)
+/* Parses @len bytes: a NUL inside the text is an error, not its end. */
+static struct vdc_config *parse_buffer(const char *text, size_t len, const char *origin,
+                                       GError **err)
 {
     json_error_t jerr;
-    json_t *root = json_loads(text, JSON_REJECT_DUPLICATES, &jerr);
+    json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
     if (!root) {
         g_set_error(err, VDC_CONFIG_ERROR, 1, "%s: line %d: %s", origin, jerr.line, jerr.text);
         return NULL;
@@ -159,14 +161,20 @@ struct vdc_config *vdc_config_parse(const char *text, const char *origin, GError
     return cfg;
 }
 
+struct vdc_config *vdc_config_parse(const char *text, const char *origin, GError **err)
+{
+    return parse_buffer(text, strlen(text), origin, err);
+}
+
 struct vdc_config *vdc_config_load(const char *path, GError **err)
 {
     g_autofree char *text = NULL;
+    gsize len = 0;
     GError *ioerr = NULL;
-    if (!g_file_get_contents(path, &text, NULL, &ioerr)) {
+    if (!g_file_get_contents(path, &text, &len, &ioerr)) {
         g_set_error(err, VDC_CONFIG_ERROR, 1, "cannot read config: %s", ioerr->message);
         g_error_free(ioerr);
         return NULL;
     }
-    return vdc_config_parse(text, path, err);
+    return parse_buffer(text, len, path, err);
 }

@@ -5,6 +5,8 @@
 #include <sys/time.h>
 #include <time.h>
 
+#include "render.h"
+
 static struct {
     GMutex lock;
     GString *buf;     /* the kept tail of the log */
@@ -100,8 +102,8 @@ void vdc_events_emitf(const char *kind, const char *name, const char *host, cons
 {
     json_t *o = json_object();
     json_object_set_new(o, "kind", json_string(kind));
-    json_object_set_new(o, "name", name ? json_string(name) : json_null());
-    json_object_set_new(o, "host", host ? json_string(host) : json_null());
+    json_object_set_new(o, "name", vdc_json_text(name));
+    json_object_set_new(o, "host", vdc_json_text(host));
     json_object_set_new(o, "event", json_string(event));
     va_list ap;
     va_start(ap, event);

@@ -10,6 +10,7 @@
 #include <glib/gstdio.h>
 #include <libvirt/libvirt.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -193,8 +194,20 @@ static void report_ready(int fd)
     close(fd);
 }
 
+static bool fuse_said_something;
+
+/* libfuse's messages, as one line of ours each. */
+static void fuse_log_line(enum fuse_log_level level, const char *fmt, va_list ap)
+{
+    (void)level;
+    fuse_said_something = true;
+    fputs("vdcfs: ", stderr);
+    vfprintf(stderr, fmt, ap);
+}
+
 static struct fuse_session *make_session(const struct options *o)
 {
+    fuse_set_log_func(fuse_log_line);
     struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
     fuse_opt_add_arg(&args, "vdcfs");
     fuse_opt_add_arg(&args, "-o");
@@ -208,6 +221,16 @@ static struct fuse_session *make_session(const struct options *o)
     struct fuse_session *se = fuse_session_new(&args, &vdc_fuse_ops, sizeof vdc_fuse_ops, NULL);
     fuse_opt_free_args(&args);
     return se;
+}
+
+/* libfuse only catches signals that are not ignored, and a shell starts
+ * background jobs with SIGINT ignored: SIGINT and SIGTERM must unmount
+ * however we were started. */
+static void reset_stop_signals(void)
+{
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    signal(SIGHUP, SIG_DFL);
 }
 
 static GPtrArray *start_runners(const struct vdc_config *cfg)
@@ -252,8 +275,9 @@ static int serve(const struct options *o, const struct vdc_config *cfg, int read
     int status = 1;
     struct fuse_session *se = make_session(o);
     if (!se) {
-        fprintf(stderr, "vdcfs: bad FUSE options\n");
-    } else if (fuse_set_signal_handlers(se) != 0) {
+        if (!fuse_said_something)
+            fprintf(stderr, "vdcfs: bad FUSE options\n");
+    } else if (reset_stop_signals(), fuse_set_signal_handlers(se) != 0) {
         fprintf(stderr, "vdcfs: cannot install signal handlers\n");
     } else if (fuse_session_mount(se, o->mountpoint) != 0) {
         fprintf(stderr, "vdcfs: cannot mount on %s\n", o->mountpoint);
@@ -267,7 +291,9 @@ static int serve(const struct options *o, const struct vdc_config *cfg, int read
         ready_fd = -1;
         struct fuse_loop_config *lc = fuse_loop_cfg_create();
         fuse_loop_cfg_set_max_threads(lc, 16);
-        status = fuse_session_loop_mt(se, lc) == 0 ? 0 : 1;
+        /* Ended by a stop signal, the loop returns that signal: a clean exit. */
+        int rc = abs(fuse_session_loop_mt(se, lc));
+        status = rc == 0 || rc == SIGINT || rc == SIGTERM || rc == SIGHUP ? 0 : 1;
         fuse_loop_cfg_destroy(lc);
         fuse_session_unmount(se);
         fuse_remove_signal_handlers(se);

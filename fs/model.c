@@ -69,7 +69,7 @@ void vdc_model_init(void)
     g_rw_lock_init(&vdc_model.lock);
     vdc_model.hosts = g_ptr_array_new();
     vdc_model.host_by_name = g_hash_table_new(g_str_hash, g_str_equal);
-    vdc_model.vms_by_display = g_hash_table_new(g_str_hash, g_str_equal);
+    vdc_model.vms_by_display = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     vdc_model.vms_by_name = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
                                                   (GDestroyNotify)g_ptr_array_unref);
     vdc_model.cpools = g_hash_table_new(g_str_hash, g_str_equal);
@@ -121,7 +121,7 @@ unsigned vdc_model_add_host(const char *name, const char *uri)
     h->name = g_strdup(name);
     h->uri = g_strdup(uri);
     h->vms = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
-    h->vms_by_fname = g_hash_table_new(g_str_hash, g_str_equal);
+    h->vms_by_fname = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     h->pools = g_hash_table_new(g_str_hash, g_str_equal);
     h->error = g_strdup("not connected yet");
     g_ptr_array_add(vdc_model.hosts, h);
@@ -151,7 +151,7 @@ void vdc_model_host_connected(unsigned index, struct hv_host_info *info)
     host_cpools_refresh(h);
     write_unlock();
     if (!was)
-        vdc_events_emitf("host", h->name, h->name, "connected", "uri", json_string(h->uri),
+        vdc_events_emitf("host", h->name, h->name, "connected", "uri", vdc_json_text(h->uri),
                          "vms", json_integer(g_hash_table_size(h->vms)), NULL);
 }
 
@@ -175,7 +175,9 @@ void vdc_model_host_disconnected(unsigned index, const char *error)
     g_free(h->error);
     h->error = g_strdup(error ? error : "disconnected");
     host_render(h);
-    if (was) {
+    /* Also when it never fully connected: a load that failed half-way
+     * must not leave live-looking states behind. */
+    {
         GHashTableIter it;
         gpointer v;
         g_hash_table_iter_init(&it, h->vms);
@@ -184,12 +186,13 @@ void vdc_model_host_disconnected(unsigned index, const char *error)
             vm->state = VDC_VM_UNKNOWN;
             vm_render(vm);
         }
-        host_cpools_refresh(h);
+        if (was)
+            host_cpools_refresh(h);
     }
     g_autofree char *msg = g_strdup(h->error);
     write_unlock();
     if (changed)
-        vdc_events_emitf("host", h->name, h->name, "disconnected", "error", json_string(msg),
+        vdc_events_emitf("host", h->name, h->name, "disconnected", "error", vdc_json_text(msg),
                          NULL);
 }
 
@@ -212,6 +215,33 @@ static GPtrArray *vms_named(const char *raw)
     return g_hash_table_lookup(vdc_model.vms_by_name, raw);
 }
 
+/* The name indexes (vms_by_display, a host's vms_by_fname) own copies of
+ * their keys.  For an instant two VMs may want one name (two VMs that
+ * swap names, seen one at a time): the first keeps it, and the other
+ * claims it again when the first lets go (vms_reclaim). */
+static void index_claim(GHashTable *idx, const char *name, struct vdc_vm *vm)
+{
+    if (!g_hash_table_contains(idx, name))
+        g_hash_table_insert(idx, g_strdup(name), vm);
+}
+
+static void index_release(GHashTable *idx, const char *name, struct vdc_vm *vm)
+{
+    if (g_hash_table_lookup(idx, name) == vm)
+        g_hash_table_remove(idx, name);
+}
+
+/* Every VM called @raw takes back the names it is due. */
+static void vms_reclaim(const char *raw)
+{
+    GPtrArray *same = vms_named(raw);
+    for (guint i = 0; same && i < same->len; i++) {
+        struct vdc_vm *vm = g_ptr_array_index(same, i);
+        index_claim(vm->host->vms_by_fname, vm->fname, vm);
+        index_claim(vdc_model.vms_by_display, vm->display, vm);
+    }
+}
+
 /* Gives every VM called @raw its name in vms/: plain when it is the only
  * one, "name@host" when several hosts have one. */
 static void displays_refresh(const char *raw)
@@ -227,18 +257,17 @@ static void displays_refresh(const char *raw)
         if (vm->display && strcmp(vm->display, want) == 0)
             continue;
         if (vm->display) {
-            if (g_hash_table_lookup(vdc_model.vms_by_display, vm->display) == vm)
-                g_hash_table_remove(vdc_model.vms_by_display, vm->display);
+            index_release(vdc_model.vms_by_display, vm->display, vm);
             vdc_inval_entry(VDC_STATIC_VMS, vm->display);
             g_free(vm->display);
         }
         vm->display = g_steal_pointer(&want);
-        g_hash_table_insert(vdc_model.vms_by_display, vm->display, vm);
         vdc_inval_entry(VDC_STATIC_VMS, vm->display);
         g_autofree char *target = g_strdup_printf("../../../vms/%s", vm->display);
         set_content(&vm->link_target, bytes_of_string(target),
                     VDC_INO(vm->o.id, VDC_VM_HOSTLINK));
     }
+    vms_reclaim(raw);
     vdc_inval_inode(VDC_STATIC_VMS);
 }
 
@@ -251,7 +280,6 @@ static void vm_index(struct vdc_vm *vm)
         g_hash_table_insert(vdc_model.vms_by_name, g_strdup(raw), same);
     }
     g_ptr_array_add(same, vm);
-    g_hash_table_insert(vm->host->vms_by_fname, vm->fname, vm);
     vdc_inval_entry(VDC_INO(vm->host->o.id, VDC_HOST_VMS), vm->fname);
     vdc_inval_inode(VDC_INO(vm->host->o.id, VDC_HOST_VMS));
     displays_refresh(raw);
@@ -267,13 +295,11 @@ static void vm_unindex(struct vdc_vm *vm)
         if (same->len == 0)
             g_hash_table_remove(vdc_model.vms_by_name, raw);
     }
-    if (g_hash_table_lookup(vm->host->vms_by_fname, vm->fname) == vm)
-        g_hash_table_remove(vm->host->vms_by_fname, vm->fname);
+    index_release(vm->host->vms_by_fname, vm->fname, vm);
     vdc_inval_entry(VDC_INO(vm->host->o.id, VDC_HOST_VMS), vm->fname);
     vdc_inval_inode(VDC_INO(vm->host->o.id, VDC_HOST_VMS));
     if (vm->display) {
-        if (g_hash_table_lookup(vdc_model.vms_by_display, vm->display) == vm)
-            g_hash_table_remove(vdc_model.vms_by_display, vm->display);
+        index_release(vdc_model.vms_by_display, vm->display, vm);
         vdc_inval_entry(VDC_STATIC_VMS, vm->display);
         vdc_inval_inode(VDC_STATIC_VMS);
         g_clear_pointer(&vm->display, g_free);
@@ -591,7 +617,7 @@ static void hpool_apply(struct vdc_host *h, struct hv_pool *facts)
         obj_touch(&p->o);
     hpool_sync_volumes(p, vols);
     if (ev)
-        vdc_events_emitf("pool", facts->name, h->name, ev, "state", json_string(facts->state),
+        vdc_events_emitf("pool", facts->name, h->name, ev, "state", vdc_json_text(facts->state),
                          NULL);
 }
 

@@ -17,9 +17,14 @@ static GBytes *to_bytes(json_t *doc)
     return g_bytes_new_take(buf, n + 1);
 }
 
-static json_t *str_or_null(const char *s)
+json_t *vdc_json_text(const char *s)
 {
-    return s ? json_string(s) : json_null();
+    if (!s)
+        return json_null();
+    if (g_utf8_validate(s, -1, NULL))
+        return json_string(s);
+    g_autofree char *valid = g_utf8_make_valid(s, -1);
+    return json_string(valid);
 }
 
 /* Sizes and counters: JSON integers; a value past int64 (a hypervisor's
@@ -33,16 +38,16 @@ GBytes *vdc_render_host_info(const struct vdc_host *h)
 {
     const struct hv_host_info *i = h->info;
     json_t *o = json_object();
-    json_object_set_new(o, "name", json_string(h->name));
-    json_object_set_new(o, "uri", json_string(h->uri));
+    json_object_set_new(o, "name", vdc_json_text(h->name));
+    json_object_set_new(o, "uri", vdc_json_text(h->uri));
     json_object_set_new(o, "connected", json_boolean(h->connected));
-    json_object_set_new(o, "hypervisor", str_or_null(i ? i->hypervisor : NULL));
-    json_object_set_new(o, "hypervisor_version", str_or_null(i ? i->hypervisor_version : NULL));
-    json_object_set_new(o, "libvirt_version", str_or_null(i ? i->libvirt_version : NULL));
+    json_object_set_new(o, "hypervisor", vdc_json_text(i ? i->hypervisor : NULL));
+    json_object_set_new(o, "hypervisor_version", vdc_json_text(i ? i->hypervisor_version : NULL));
+    json_object_set_new(o, "libvirt_version", vdc_json_text(i ? i->libvirt_version : NULL));
     json_object_set_new(o, "cpus", i ? json_integer(i->cpus) : json_null());
     json_object_set_new(o, "memory_kib", i ? bytes_json(i->memory_kib) : json_null());
     json_object_set_new(o, "vms", json_integer(g_hash_table_size(h->vms)));
-    json_object_set_new(o, "error", str_or_null(h->error));
+    json_object_set_new(o, "error", vdc_json_text(h->error));
     return to_bytes(o);
 }
 
@@ -51,19 +56,19 @@ static json_t *disk_source_json(const struct hv_disk *d)
     json_t *s = json_object();
     switch (d->source) {
     case HV_DISK_FILE:
-        json_object_set_new(s, "file", str_or_null(d->path));
+        json_object_set_new(s, "file", vdc_json_text(d->path));
         break;
     case HV_DISK_BLOCK:
-        json_object_set_new(s, "dev", str_or_null(d->path));
+        json_object_set_new(s, "dev", vdc_json_text(d->path));
         break;
     case HV_DISK_VOLUME:
-        json_object_set_new(s, "pool", str_or_null(d->pool));
-        json_object_set_new(s, "volume", str_or_null(d->volume));
+        json_object_set_new(s, "pool", vdc_json_text(d->pool));
+        json_object_set_new(s, "volume", vdc_json_text(d->volume));
         break;
     case HV_DISK_NETWORK:
-        json_object_set_new(s, "protocol", str_or_null(d->protocol));
-        json_object_set_new(s, "name", str_or_null(d->name));
-        json_object_set_new(s, "host", str_or_null(d->host));
+        json_object_set_new(s, "protocol", vdc_json_text(d->protocol));
+        json_object_set_new(s, "name", vdc_json_text(d->name));
+        json_object_set_new(s, "host", vdc_json_text(d->host));
         json_object_set_new(s, "port", d->port ? json_integer(d->port) : json_null());
         break;
     case HV_DISK_NONE:
@@ -79,9 +84,9 @@ static json_t *disks_json(const GPtrArray *disks)
     for (guint i = 0; disks && i < disks->len; i++) {
         const struct hv_disk *d = g_ptr_array_index(disks, i);
         json_t *o = json_object();
-        json_object_set_new(o, "target", str_or_null(d->target));
-        json_object_set_new(o, "bus", str_or_null(d->bus));
-        json_object_set_new(o, "device", str_or_null(d->device));
+        json_object_set_new(o, "target", vdc_json_text(d->target));
+        json_object_set_new(o, "bus", vdc_json_text(d->bus));
+        json_object_set_new(o, "device", vdc_json_text(d->device));
         json_object_set_new(o, "source", disk_source_json(d));
         json_array_append_new(a, o);
     }
@@ -94,11 +99,11 @@ static json_t *interfaces_json(const GPtrArray *ifaces)
     for (guint i = 0; ifaces && i < ifaces->len; i++) {
         const struct hv_iface *f = g_ptr_array_index(ifaces, i);
         json_t *o = json_object();
-        json_object_set_new(o, "mac", str_or_null(f->mac));
+        json_object_set_new(o, "mac", vdc_json_text(f->mac));
         if (f->network)
-            json_object_set_new(o, "network", json_string(f->network));
+            json_object_set_new(o, "network", vdc_json_text(f->network));
         if (f->bridge)
-            json_object_set_new(o, "bridge", json_string(f->bridge));
+            json_object_set_new(o, "bridge", vdc_json_text(f->bridge));
         json_array_append_new(a, o);
     }
     return a;
@@ -108,10 +113,10 @@ GBytes *vdc_render_vm_status(const struct vdc_vm *vm)
 {
     const struct hv_vm *f = vm->facts;
     json_t *o = json_object();
-    json_object_set_new(o, "name", json_string(f->name));
-    json_object_set_new(o, "uuid", json_string(f->uuid));
-    json_object_set_new(o, "host", json_string(vm->host->name));
-    json_object_set_new(o, "state", json_string(vdc_vm_state_word(vm->state)));
+    json_object_set_new(o, "name", vdc_json_text(f->name));
+    json_object_set_new(o, "uuid", vdc_json_text(f->uuid));
+    json_object_set_new(o, "host", vdc_json_text(vm->host->name));
+    json_object_set_new(o, "state", vdc_json_text(vdc_vm_state_word(vm->state)));
     json_object_set_new(o, "vcpus", json_integer(f->vcpus));
     json_object_set_new(o, "memory_kib", bytes_json(f->memory_kib));
     json_object_set_new(o, "autostart", json_boolean(f->autostart));
@@ -125,9 +130,9 @@ GBytes *vdc_render_hpool_info(const struct vdc_hpool *p)
 {
     const struct hv_pool *f = p->facts;
     json_t *o = json_object();
-    json_object_set_new(o, "name", json_string(f->name));
-    json_object_set_new(o, "type", str_or_null(f->type));
-    json_object_set_new(o, "state", str_or_null(f->state));
+    json_object_set_new(o, "name", vdc_json_text(f->name));
+    json_object_set_new(o, "type", vdc_json_text(f->type));
+    json_object_set_new(o, "state", vdc_json_text(f->state));
     json_object_set_new(o, "capacity", bytes_json(f->capacity));
     json_object_set_new(o, "allocation", bytes_json(f->allocation));
     json_object_set_new(o, "available", bytes_json(f->available));
@@ -137,9 +142,9 @@ GBytes *vdc_render_hpool_info(const struct vdc_hpool *p)
 GBytes *vdc_render_volume(const struct hv_volume *v)
 {
     json_t *o = json_object();
-    json_object_set_new(o, "name", json_string(v->name));
-    json_object_set_new(o, "path", str_or_null(v->path));
-    json_object_set_new(o, "type", str_or_null(v->type));
+    json_object_set_new(o, "name", vdc_json_text(v->name));
+    json_object_set_new(o, "path", vdc_json_text(v->path));
+    json_object_set_new(o, "type", vdc_json_text(v->type));
     json_object_set_new(o, "capacity", bytes_json(v->capacity));
     json_object_set_new(o, "allocation", bytes_json(v->allocation));
     return to_bytes(o);
@@ -163,16 +168,16 @@ GBytes *vdc_render_cpool_info(const char *raw_name, GPtrArray *hosts)
             if (!type)
                 type = p->facts->type;
             json_t *e = json_object();
-            json_object_set_new(e, "state", str_or_null(p->facts->state));
+            json_object_set_new(e, "state", vdc_json_text(p->facts->state));
             json_object_set_new(e, "capacity", bytes_json(p->facts->capacity));
             json_object_set_new(e, "allocation", bytes_json(p->facts->allocation));
             json_object_set_new(e, "available", bytes_json(p->facts->available));
             json_object_set_new(e, "connected", json_boolean(h->connected));
-            json_object_set_new(per_host, h->name, e);
+            json_object_set_new(per_host, h->name, e); /* host names are validated ASCII */
         }
     }
-    json_object_set_new(o, "name", json_string(raw_name));
-    json_object_set_new(o, "type", str_or_null(type));
+    json_object_set_new(o, "name", vdc_json_text(raw_name));
+    json_object_set_new(o, "type", vdc_json_text(type));
     json_object_set_new(o, "hosts", per_host);
     return to_bytes(o);
 }

@@ -8,7 +8,9 @@
  *
  * Ownership: every struct hv_* returned through an out-parameter belongs to
  * the caller, who frees it with the matching hv_*_free().  Strings inside
- * are owned by the struct.
+ * are owned by the struct.  Arrays of structs returned by list_vms and
+ * list_pools have no free function: whoever takes the array frees the
+ * elements (the model keeps them).
  */
 #ifndef VDCFS_HV_H
 #define VDCFS_HV_H

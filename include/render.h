@@ -8,8 +8,14 @@
 #define VDCFS_RENDER_H
 
 #include <glib.h>
+#include <jansson.h>
 
 #include "model.h"
+
+/* A JSON string for @s; JSON null for NULL.  Names come from hypervisors
+ * and may be any bytes: invalid UTF-8 is replaced (U+FFFD) rather than
+ * the key silently dropped, as jansson would do. */
+json_t *vdc_json_text(const char *s);
 
 GBytes *vdc_render_host_info(const struct vdc_host *h);
 GBytes *vdc_render_vm_status(const struct vdc_vm *vm);

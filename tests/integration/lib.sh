@@ -1,0 +1,142 @@
+# lib.sh — helpers for the integration tests (sourced by each test).
+#
+# Every test gets a private temporary directory, real FUSE mounts of the
+# vdcfs binary ($VDCFS, set by meson) and, where needed, private libvirtd
+# daemons serving libvirt's test driver over TCP on loopback.  Everything
+# is torn down on exit, whatever happens.
+
+set -uo pipefail
+
+: "${VDCFS:?VDCFS must point at the vdcfs binary}"
+TESTS_RUN=0
+TESTS_FAILED=0
+T=$(mktemp -d /tmp/vdcfs-test.XXXXXX)
+MOUNTS=()
+DAEMONS=()
+
+cleanup() {
+  local m p
+  for m in "${MOUNTS[@]}"; do
+    fusermount3 -u -z "$m" 2>/dev/null || true
+  done
+  for p in "${DAEMONS[@]}"; do
+    kill -9 "$p" 2>/dev/null || true
+  done
+  # the vdcfs daemons exit when unmounted; give them a moment
+  for _ in 1 2 3 4 5 6 7 8 9 10; do
+    pgrep -f "vdcfs.*$T" >/dev/null || break
+    sleep 0.2
+  done
+  pkill -9 -f "vdcfs.*$T" 2>/dev/null || true
+  rm -rf "$T"
+}
+trap cleanup EXIT
+
+log() { echo "# $*"; }
+
+pass() { TESTS_RUN=$((TESTS_RUN + 1)); echo "ok $TESTS_RUN - $*"; }
+fail() {
+  TESTS_RUN=$((TESTS_RUN + 1)); TESTS_FAILED=$((TESTS_FAILED + 1))
+  echo "not ok $TESTS_RUN - $*"
+}
+
+# check DESCRIPTION COMMAND...: passes if the command succeeds.
+check() {
+  local what=$1; shift
+  if "$@"; then pass "$what"; else fail "$what"; fi
+}
+
+# check_eq DESCRIPTION EXPECTED ACTUAL
+check_eq() {
+  if [ "$2" == "$3" ]; then pass "$1"; else fail "$1: expected [$2], got [$3]"; fi
+}
+
+# wait_until SECONDS COMMAND...: polls until the command succeeds.  The
+# limit is a generous bound against hangs, not a performance assertion.
+wait_until() {
+  local limit=$1; shift
+  local end=$((SECONDS + limit))
+  while ! "$@" 2>/dev/null; do
+    [ $SECONDS -ge $end ] && return 1
+    sleep 0.1
+  done
+  return 0
+}
+
+finish() {
+  echo "1..$TESTS_RUN"
+  echo "$((TESTS_RUN - TESTS_FAILED)) passed, $TESTS_FAILED failed"
+  [ "$TESTS_FAILED" -eq 0 ]
+  exit
+}
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+# start_libvirtd NAME: starts a private libvirtd serving the test driver
+# on a free loopback port; sets LV_PORT_<NAME> and LV_PID_<NAME>.
+start_libvirtd() {
+  local name=$1 dir="$T/libvirtd-$1" port
+  port=${2:-$(free_port)}
+  mkdir -p "$dir"
+  cat >"$dir/libvirtd.conf" <<CONF
+listen_tcp = 1
+listen_tls = 0
+auth_tcp = "none"
+listen_addr = "127.0.0.1"
+tcp_port = "$port"
+unix_sock_dir = "$dir"
+log_outputs = "1:file:$dir/libvirtd.log"
+log_filters = "1:rpc.keepalive 3:*"
+CONF
+  libvirtd --listen -f "$dir/libvirtd.conf" >"$dir/stdout" 2>&1 &
+  local pid=$!
+  DAEMONS+=("$pid")
+  printf -v "LV_PORT_$name" '%s' "$port"
+  printf -v "LV_PID_$name" '%s' "$pid"
+  if ! wait_until 20 virsh -q -c "test+tcp://127.0.0.1:$port/default" uri >/dev/null; then
+    echo "libvirtd $name did not start:"; cat "$dir/stdout"
+    return 1
+  fi
+}
+
+# keep_default_open NAME: holds a connection to /default so its state
+# lives (libvirtd drops it when the last connection closes).
+keep_default_open() {
+  local port_var="LV_PORT_$1"
+  virsh -q -c "test+tcp://127.0.0.1:${!port_var}/default" event --loop --all >/dev/null 2>&1 &
+  DAEMONS+=("$!")
+  sleep 0.3
+}
+
+# domain_xml NAME [STATE]: a small test-driver domain definition.
+domain_xml() {
+  cat <<XML
+<domain type='test'>
+  <name>$1</name>
+  <memory unit='MiB'>512</memory>
+  <vcpu>1</vcpu>
+  <os><type arch='x86_64'>hvm</type></os>
+  <devices>
+    <disk type='file' device='disk'><source file='/images/$1.img'/><target dev='vda' bus='virtio'/></disk>
+    <interface type='network'><source network='default'/></interface>
+  </devices>
+</domain>
+XML
+}
+
+# mount_vdcfs MOUNTPOINT ARGS...: mounts and registers for cleanup.
+mount_vdcfs() {
+  local mnt=$1; shift
+  mkdir -p "$mnt"
+  MOUNTS+=("$mnt")
+  "$VDCFS" "$@" "$mnt"
+}
+
+vdcfs_pid() {
+  pgrep -f "vdcfs.* $1\$" | head -n1
+}
+
+# jqt FILTER FILE: jq -e without the output (a test, not a query).
+jqt() { jq -e "$@" >/dev/null; }
