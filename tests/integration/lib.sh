@@ -34,6 +34,18 @@ trap cleanup EXIT
 
 log() { echo "# $*"; }
 
+# track PID: kill this background process at exit (quietly).
+track() {
+  DAEMONS+=("$1")
+  disown "$1" 2>/dev/null || true
+}
+
+# stop_tracked PID...: kill now.
+stop_tracked() {
+  local p
+  for p in "$@"; do kill -9 "$p" 2>/dev/null || true; done
+}
+
 pass() { TESTS_RUN=$((TESTS_RUN + 1)); echo "ok $TESTS_RUN - $*"; }
 fail() {
   TESTS_RUN=$((TESTS_RUN + 1)); TESTS_FAILED=$((TESTS_FAILED + 1))
@@ -90,9 +102,15 @@ unix_sock_dir = "$dir"
 log_outputs = "1:file:$dir/libvirtd.log"
 log_filters = "1:rpc.keepalive 3:*"
 CONF
-  libvirtd --listen -f "$dir/libvirtd.conf" >"$dir/stdout" 2>&1 &
+  # Each daemon gets its own /run/libvirt (a tmpfs in a private mount
+  # namespace): libvirtd's drivers keep pid files there, and two daemons
+  # on one machine would otherwise refuse each other.
+  mkdir -p /run/libvirt
+  unshare -m --propagation private sh -c \
+    "mount -t tmpfs vdcfs-test /run/libvirt && exec libvirtd --listen -f '$dir/libvirtd.conf' --pid-file '$dir/pid'" \
+    >"$dir/stdout" 2>&1 &
   local pid=$!
-  DAEMONS+=("$pid")
+  track "$pid"
   printf -v "LV_PORT_$name" '%s' "$port"
   printf -v "LV_PID_$name" '%s' "$pid"
   if ! wait_until 20 virsh -q -c "test+tcp://127.0.0.1:$port/default" uri >/dev/null; then
@@ -106,7 +124,7 @@ CONF
 keep_default_open() {
   local port_var="LV_PORT_$1"
   virsh -q -c "test+tcp://127.0.0.1:${!port_var}/default" event --loop --all >/dev/null 2>&1 &
-  DAEMONS+=("$!")
+  track $!
   sleep 0.3
 }
 

@@ -219,7 +219,7 @@ static void test_load_file(void **state)
     g_rmdir(dir);
 }
 
-/* KNOWN BUG (fs/config.c, vdc_config_load/vdc_config_parse): the file is
+/* Regression (fs/config.c, vdc_config_load/vdc_config_parse): the file is
  * parsed with json_loads(), which stops at the first NUL byte, so a config
  * file with a NUL after a valid prefix is accepted and the rest ignored. */
 static void test_regression_nul_byte_in_file(void **state)

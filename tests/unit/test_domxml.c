@@ -221,7 +221,7 @@ static void test_memory_units(void **state)
 }
 
 /* libvirt also accepts T/TiB/TB, P/PiB/PB, E/EiB/EB for <memory>.
- * KNOWN BUG: to_kib() treats them as KiB. */
+ * Regression: to_kib() used to treat them as KiB. */
 static void test_regression_memory_tib(void **state)
 {
     (void)state;

@@ -724,7 +724,7 @@ static void test_load_fails_after_connect(void **state)
     WAIT_HOST("alpha", true, NULL);
 }
 
-/* KNOWN BUG (backends/host_runner.c full_refresh + fs/model.c
+/* Regression (backends/host_runner.c full_refresh + fs/model.c
  * vdc_model_host_disconnected): the runner feeds the VM list into the
  * model before the load is complete; when a later step fails (here
  * list_pools), the host is marked disconnected, but since it was not
