@@ -14,20 +14,32 @@ T=$(mktemp -d /tmp/vdcfs-test.XXXXXX)
 MOUNTS=()
 DAEMONS=()
 
-cleanup() {
+# Sanitizer reports of the daemon (stderr is gone once it detaches) go to
+# files that finish() looks at.
+export ASAN_OPTIONS="${ASAN_OPTIONS:-}${ASAN_OPTIONS:+:}log_path=$T/sanitizer"
+export UBSAN_OPTIONS="${UBSAN_OPTIONS:-}${UBSAN_OPTIONS:+:}log_path=$T/sanitizer"
+
+# Unmounts everything and stops every helper process; waits (bounded)
+# for the vdcfs daemons to exit so that their leak reports are written.
+stop_everything() {
   local m p
   for m in "${MOUNTS[@]}"; do
-    fusermount3 -u -z "$m" 2>/dev/null || true
+    fusermount3 -u "$m" 2>/dev/null || fusermount3 -u -z "$m" 2>/dev/null || true
   done
+  MOUNTS=()
   for p in "${DAEMONS[@]}"; do
     kill -9 "$p" 2>/dev/null || true
   done
-  # the vdcfs daemons exit when unmounted; give them a moment
-  for _ in 1 2 3 4 5 6 7 8 9 10; do
+  DAEMONS=()
+  for _ in $(seq 50); do
     pgrep -f "vdcfs.*$T" >/dev/null || break
     sleep 0.2
   done
   pkill -9 -f "vdcfs.*$T" 2>/dev/null || true
+}
+
+cleanup() {
+  stop_everything
   rm -rf "$T"
 }
 trap cleanup EXIT
@@ -76,6 +88,13 @@ wait_until() {
 }
 
 finish() {
+  stop_everything
+  local report
+  for report in "$T"/sanitizer*; do
+    [ -e "$report" ] || continue
+    fail "sanitizer report from the daemon: $report"
+    sed 's/^/#   /' "$report" | head -n 60
+  done
   echo "1..$TESTS_RUN"
   echo "$((TESTS_RUN - TESTS_FAILED)) passed, $TESTS_FAILED failed"
   [ "$TESTS_FAILED" -eq 0 ]
