@@ -126,8 +126,8 @@ static struct hv_conn *lv_connect(const char *uri, const struct hv_sink *sink, c
         g_free(hc);
         return NULL;
     }
-    /* A host that stops answering is noticed within ~10 s.  Local
-     * drivers don't do keepalive (returns 1): that's fine. */
+    /* A host that stops answering is noticed after interval * (count + 1)
+     * = 12 s.  Local drivers don't do keepalive (returns 1): that's fine. */
     virConnectSetKeepAlive(hc->conn, 3, 3);
     virConnectRegisterCloseCallback(hc->conn, on_close, opaque, NULL);
     hc->dom_lifecycle_cb = virConnectDomainEventRegisterAny(

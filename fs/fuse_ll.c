@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "events.h"
+#include "inval.h"
 #include "tree.h"
 
 /* An open regular file: the content at open time, so a reader sees one
@@ -291,6 +292,22 @@ static bool is_events(fuse_ino_t ino)
     return ino == VDC_INO(0, VDC_STATIC_EVENTS);
 }
 
+/* A reader keeps the content it opened (one consistent version), and the
+ * kernel keeps what it read in its page cache.  If the file changed
+ * between open and this read, the invalidation for the change may have
+ * come before these pages: invalidate again so they do not outlive it. */
+static void drop_if_stale(fuse_ino_t ino, GBytes *served)
+{
+    struct vdc_node n;
+    vdc_model_read_lock();
+    GBytes *now = vdc_tree_resolve(ino, &n) == 0 ? vdc_tree_content(&n) : NULL;
+    vdc_model_read_unlock();
+    if (now != served)
+        vdc_inval_inode(ino);
+    if (now)
+        g_bytes_unref(now);
+}
+
 static void vdc_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                      struct fuse_file_info *fi)
 {
@@ -301,11 +318,11 @@ static void vdc_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
     struct vdc_file_handle *f = (struct vdc_file_handle *)(uintptr_t)fi->fh;
     gsize len;
     const char *p = g_bytes_get_data(f->data, &len);
-    if (off < 0 || (uint64_t)off >= len) {
+    if (off < 0 || (uint64_t)off >= len)
         fuse_reply_buf(req, NULL, 0);
-        return;
-    }
-    fuse_reply_buf(req, p + off, MIN(size, len - (size_t)off));
+    else
+        fuse_reply_buf(req, p + off, MIN(size, len - (size_t)off));
+    drop_if_stale(ino, f->data);
 }
 
 static void vdc_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)

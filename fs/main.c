@@ -196,13 +196,18 @@ static void report_ready(int fd)
 
 static bool fuse_said_something;
 
-/* libfuse's messages, as one line of ours each. */
+/* libfuse's messages, as lines of ours.  libfuse may write one line in
+ * several calls: the prefix goes only where a line starts. */
 static void fuse_log_line(enum fuse_log_level level, const char *fmt, va_list ap)
 {
+    static bool at_line_start = true;
     (void)level;
+    g_autofree char *text = g_strdup_vprintf(fmt, ap);
+    if (!*text)
+        return;
     fuse_said_something = true;
-    fputs("vdcfs: ", stderr);
-    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "%s%s", at_line_start ? "vdcfs: " : "", text);
+    at_line_start = text[strlen(text) - 1] == '\n';
 }
 
 static struct fuse_session *make_session(const struct options *o)
@@ -211,7 +216,9 @@ static struct fuse_session *make_session(const struct options *o)
     struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
     fuse_opt_add_arg(&args, "vdcfs");
     fuse_opt_add_arg(&args, "-o");
-    fuse_opt_add_arg(&args, "default_permissions,fsname=vdcfs,subtype=vdcfs");
+    /* Read-only in this version: the kernel refuses every write with EROFS,
+     * for every user, before it reaches us. */
+    fuse_opt_add_arg(&args, "ro,default_permissions,fsname=vdcfs,subtype=vdcfs");
     for (guint i = 0; i < o->fuse_opts->len; i++) {
         fuse_opt_add_arg(&args, "-o");
         fuse_opt_add_arg(&args, g_ptr_array_index(o->fuse_opts, i));
@@ -277,6 +284,7 @@ static int serve(const struct options *o, const struct vdc_config *cfg, int read
     if (!se) {
         if (!fuse_said_something)
             fprintf(stderr, "vdcfs: bad FUSE options\n");
+        status = 2; /* a usage error */
     } else if (reset_stop_signals(), fuse_set_signal_handlers(se) != 0) {
         fprintf(stderr, "vdcfs: cannot install signal handlers\n");
     } else if (fuse_session_mount(se, o->mountpoint) != 0) {

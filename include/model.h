@@ -125,8 +125,10 @@ unsigned vdc_model_add_host(const char *name, const char *uri);
 /* The host answered: records @info (consumed). */
 void vdc_model_host_connected(unsigned host, struct hv_host_info *info);
 
-/* The host is gone: marks it disconnected with @error and every VM of it
- * "unknown" (their last facts stay).  Emits "disconnected" once. */
+/* The host is gone (or never came): marks it disconnected with @error and
+ * every VM of it "unknown" (their last facts stay).  Emits "disconnected"
+ * when the host was connected or the error is a new one, so a host that
+ * stays down does not flood the log. */
 void vdc_model_host_disconnected(unsigned host, const char *error);
 
 /* Replaces the host's VMs with @vms (consumed; of struct hv_vm*): new ones

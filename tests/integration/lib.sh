@@ -121,11 +121,12 @@ unix_sock_dir = "$dir"
 log_outputs = "1:file:$dir/libvirtd.log"
 log_filters = "1:rpc.keepalive 3:*"
 CONF
-  # Each daemon gets its own /run/libvirt (a tmpfs in a private mount
-  # namespace): libvirtd's drivers keep pid files there, and two daemons
-  # on one machine would otherwise refuse each other.
+  # Each daemon gets its own /run/libvirt (a tmpfs in a mount namespace of
+  # its own): libvirtd's drivers keep pid files there, and two daemons on
+  # one machine would otherwise refuse each other.  "slave" propagation:
+  # unmounting a vdcfs mount out here unmounts the namespace's copy too.
   mkdir -p /run/libvirt
-  unshare -m --propagation private sh -c \
+  unshare -m --propagation slave sh -c \
     "mount -t tmpfs vdcfs-test /run/libvirt && exec libvirtd --listen -f '$dir/libvirtd.conf' --pid-file '$dir/pid'" \
     >"$dir/stdout" 2>&1 &
   local pid=$!
