@@ -11,9 +11,11 @@
 #                      extrapolated linearly from this sample
 #   RUNS=10            timed runs per fast measurement (median reported)
 #   COLD_RUNS=5        timed runs of the cold crawl
-#   PEER_RUNS=1        timed runs of the (slow) virsh scripts
+#   PEER_RUNS=1        timed runs of the (slow) one-virsh-per-fact scripts
+#   SESSION_RUNS=3     timed runs of the one-virsh-session-per-host script
 #   REFRESH=30         vdcfs refresh_seconds
 #   VDCFS=path         binary to use (default: build/vdcfs, built if needed)
+#   NO_HYPERFINE=1     time with date +%s.%N even if hyperfine is installed
 #   KEEP=1             keep the work directory (logs) on exit
 #
 # Needs root: a tmpfs mount, /proc/sys/vm/drop_caches, FUSE and libvirtd.
@@ -29,6 +31,7 @@ SAMPLE=${SAMPLE:-200}
 RUNS=${RUNS:-10}
 COLD_RUNS=${COLD_RUNS:-5}
 PEER_RUNS=${PEER_RUNS:-1}
+SESSION_RUNS=${SESSION_RUNS:-3}
 REFRESH=${REFRESH:-30}
 LOAD_TIMEOUT=${LOAD_TIMEOUT:-600}
 TOTAL=$((HOSTS * VMS))
@@ -48,14 +51,14 @@ if [ -x "$ROOT/scripts/deps" ]; then
 fi
 missing=()
 for t in python3 libvirtd virsh fusermount3 find xargs cat cp diff mount umount \
-         pgrep mountpoint awk sort; do
+         unshare mountpoint awk sort getconf; do
   command -v "$t" >/dev/null 2>&1 || missing+=("$t")
 done
 [ ${#missing[@]} -eq 0 ] || die "missing tools: ${missing[*]} (Debian: libvirt-daemon libvirt-clients fuse3 util-linux procps python3)"
 [ -e /dev/fuse ] || die "/dev/fuse is missing"
 HAVE_HYPERFINE=0
-command -v hyperfine >/dev/null 2>&1 && HAVE_HYPERFINE=1
-[ $HAVE_HYPERFINE -eq 1 ] || note "hyperfine not found (apt-get install hyperfine); timing with date +%s.%N, median of runs"
+[ "${NO_HYPERFINE:-0}" = 1 ] || ! command -v hyperfine >/dev/null 2>&1 || HAVE_HYPERFINE=1
+[ $HAVE_HYPERFINE -eq 1 ] || note "timing with date +%s.%N, median of runs (hyperfine: apt-get install hyperfine)"
 
 # --- build --------------------------------------------------------------
 
@@ -283,19 +286,40 @@ measure warm 2 "$RUNS" "" \
 WARM_CPU_MS=$(calc "($(cpu_ticks) - $ticks0) * 1000 / $CLK_TCK / (2 + $RUNS)")
 
 # --- the peer: virsh ----------------------------------------------------
+#
+# What the crawl shows of a VM is its state and its domain XML (status.json
+# is made from the two), plus the VM list of every host.  A virsh script
+# gets them in one of two ways:
+#   per fact:  one virsh process (one connection) per fact, as a shell
+#              loop over `virsh list` does: timed on a sample of $SAMPLE VMs
+#              and extrapolated linearly;
+#   per host:  one virsh process per host reading all its commands on
+#              stdin (one connection): timed in full, no extrapolation.
+# With the test driver, opening a connection to a host file makes libvirtd
+# parse that file (all its VMs), far dearer than connecting to a real
+# libvirtd, so the per-fact script is also timed against /default (one
+# small domain, "test"): that is the price of a virsh process per fact
+# when connecting is cheap.
+DEFAULT_URI=test+tcp://127.0.0.1:$PORT/default
 
-# A sample spread evenly over hosts and VMs: "HOST_INDEX VM_NAME" lines.
+# A sample spread evenly over the hosts (round robin) and over the VMs of
+# each: "HOST_INDEX VM_NAME" lines.
 python3 - "$HOSTS" "$VMS" "$SAMPLE" >"$WORK/sample" <<'PY'
 import sys
 hosts, vms, sample = map(int, sys.argv[1:])
-total = hosts * vms
+per_host = -(-sample // hosts)
 for k in range(sample):
-    g = k * total // sample            # global index, spread evenly
-    h, i = g % hosts + 1, g // hosts + 1
+    h, j = k % hosts + 1, k // hosts
+    i = 1 + j * vms // per_host
     print(h, f"vm-h{h}-{i:05d}")
 PY
 
-# 1. the naive script: one virsh per fact.
+# Listing the VMs of every host, one virsh each (both per-fact variants).
+{
+  echo "set -e"
+  for h in $(seq "$HOSTS"); do echo "virsh -q -c $(uri_of "$h") list --all --name >/dev/null"; done
+} >"$WORK/peer_list.sh"
+# Per fact, on the host files.
 {
   echo "set -e"
   while read -r h name; do
@@ -303,34 +327,48 @@ PY
     echo "virsh -q -c $(uri_of "$h") dumpxml $name >/dev/null"
   done <"$WORK/sample"
 } >"$WORK/peer_proc.sh"
-# 2. the best a virsh script can do: one connection (virsh shell) per host.
+# Per fact, cheap connections: as many calls, on /default's domain.
+{
+  echo "set -e"
+  for ((k = 0; k < SAMPLE; k++)); do
+    echo "virsh -q -c $DEFAULT_URI domstate test >/dev/null"
+    echo "virsh -q -c $DEFAULT_URI dumpxml test >/dev/null"
+  done
+} >"$WORK/peer_cheap.sh"
+# Per host: every VM of every host, one session each.
 {
   echo "set -e"
   for h in $(seq "$HOSTS"); do
-    cmds=$(awk -v h="$h" '$1 == h {printf "domstate %s; dumpxml %s; ", $2, $2}' "$WORK/sample")
-    [ -n "$cmds" ] && echo "virsh -q -c $(uri_of "$h") '$cmds' >/dev/null"
+    awk -v h="$h" -v n="$VMS" 'BEGIN {
+      print "list --all --name"
+      for (i = 1; i <= n; i++) {
+        name = sprintf("vm-h%d-%05d", h, i)
+        print "domstate " name; print "dumpxml " name
+      }
+    }' >"$WORK/session_h$h.cmds"
+    echo "virsh -q -c $(uri_of "$h") <$WORK/session_h$h.cmds >/dev/null"
   done
 } >"$WORK/peer_session.sh"
-# 3. listing the VMs of every host (needed by both scripts, done once).
-{
-  echo "set -e"
-  for h in $(seq "$HOSTS"); do echo "virsh -q -c $(uri_of "$h") list --all --name >/dev/null"; done
-} >"$WORK/peer_list.sh"
 
-note "peer: virsh list of every host; one connection alone"
+note "peer: virsh list of every host; a connection alone"
 measure peer_list 1 3 "" \
   "virsh list --all --name, every host" "bash $WORK/peer_list.sh" \
   "virsh uri (connect only), a host file" "virsh -q -c $(uri_of 1) uri >/dev/null" \
-  "virsh uri (connect only), /default" "virsh -q -c test+tcp://127.0.0.1:$PORT/default uri >/dev/null"
-note "peer: virsh domstate + dumpxml for $SAMPLE VMs (one virsh per fact; one virsh per host)"
+  "virsh uri (connect only), /default" "virsh -q -c $DEFAULT_URI uri >/dev/null"
+note "peer: virsh domstate + dumpxml, one process per fact, $SAMPLE VMs"
 measure peer 0 "$PEER_RUNS" "" \
-  "virsh per fact, $SAMPLE VMs" "bash $WORK/peer_proc.sh" \
-  "virsh per host, $SAMPLE VMs" "bash $WORK/peer_session.sh"
+  "virsh per fact, $SAMPLE VMs on host files" "bash $WORK/peer_proc.sh" \
+  "virsh per fact, $SAMPLE x on /default" "bash $WORK/peer_cheap.sh"
+note "peer: virsh list + domstate + dumpxml of all $TOTAL VMs, one session per host"
+measure session 0 "$SESSION_RUNS" "" "virsh session per host, all VMs" "bash $WORK/peer_session.sh"
 
 # --- memory -------------------------------------------------------------
 
 HWM_KB=$(awk '/^VmHWM:/ {print $2}' "/proc/$VDCFS_PID/status")
 RSS_KB=$(awk '/^VmRSS:/ {print $2}' "/proc/$VDCFS_PID/status")
+ANON_KB=$(awk '/^Anonymous:/ {print $2}' "/proc/$VDCFS_PID/smaps_rollup")
+VDCFS_CPU_S=$(calc "$(cpu_ticks) / $CLK_TCK")
+RUN_S=$(calc "$(now) - $T_START")
 
 # --- the table ----------------------------------------------------------
 
@@ -338,20 +376,12 @@ LS_OURS=$(med ls 0); LS_LIM=$(med ls 1)
 COLD=$(med cold 0)
 WARM=$(med warm 0); WARM_LIM=$(med warm 1)
 LIST=$(med peer_list 0); CONNECT=$(med peer_list 1); CONNECT_DEFAULT=$(med peer_list 2)
-PROC_SAMPLE=$(med peer 0); SESS_SAMPLE=$(med peer 1)
-SESSIONS=$(awk '{print $1}' "$WORK/sample" | sort -u | wc -l)
-# One process per fact: every fact pays a connection, so the cost is
-# linear in the VMs.  One session per host: the connections are paid once
-# per host (the host lists pay them), the rest is linear in the VMs.
+PROC_SAMPLE=$(med peer 0); CHEAP_SAMPLE=$(med peer 1)
+PEER_SESS=$(med session 0)
+# Per fact: the host lists, then two processes per VM.
 PEER_PROC=$(calc "$LIST + $PROC_SAMPLE * $TOTAL / $SAMPLE")
-# The same with each connection at the price of one to /default (no host
-# file to parse): closer to what a connection to a real libvirtd costs.
-PROC_PER_VM_ADJ=$(calc "$PROC_SAMPLE / $SAMPLE - 2 * ($CONNECT - $CONNECT_DEFAULT)")
-PROC_PER_VM_ADJ=$(awk -v v="$PROC_PER_VM_ADJ" 'BEGIN { printf "%.6f", v < 0 ? 0 : v }')
-PEER_PROC_ADJ=$(calc "$LIST + $PROC_PER_VM_ADJ * $TOTAL")
-SESS_PER_VM=$(calc "($SESS_SAMPLE - $SESSIONS * $CONNECT) / $SAMPLE")
-SESS_PER_VM=$(awk -v v="$SESS_PER_VM" 'BEGIN { printf "%.6f", v < 0 ? 0 : v }')
-PEER_SESS=$(calc "$LIST + $SESS_PER_VM * $TOTAL")
+# The same at the price of a cheap connection, lists included.
+PEER_CHEAP=$(calc "$CHEAP_SAMPLE / (2 * $SAMPLE) * ($HOSTS + 2 * $TOTAL)")
 
 fmt_t() { # seconds -> human
   awk -v t="$1" 'BEGIN { if (t < 1) printf "%.1f ms", t * 1000; else printf "%.2f s", t }'
@@ -365,47 +395,50 @@ cat <<EOF
 
 vdcfs crawl benchmark — $(date -u +%Y-%m-%dT%H:%MZ)
 machine: $(nproc) cores ($(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)), $(awk '/^MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo) RAM, $(. /etc/os-release; echo "$PRETTY_NAME"), kernel $(uname -r)
-software: $("$VDCFS" --version 2>/dev/null | head -1), $(hyperfine --version 2>/dev/null || echo "date +%s.%N timing")
-datacenter: $HOSTS hosts x $VMS VMs = $TOTAL VMs (libvirt test driver via one libvirtd over TCP), refresh_seconds $REFRESH
-tree: $N_FILES files, $N_BYTES bytes; medians of $RUNS runs (cold crawl: $COLD_RUNS, virsh: $PEER_RUNS)
+software: $("$VDCFS" --version 2>/dev/null | head -1), $([ $HAVE_HYPERFINE = 1 ] && hyperfine --version || echo "timed with date +%s.%N")
+datacenter: $HOSTS hosts x $VMS VMs = $TOTAL VMs (libvirt test driver, one libvirtd over TCP), refresh_seconds $REFRESH
+tree: $N_FILES files, $N_BYTES bytes (events excluded)
+medians of $RUNS runs (cold crawl $COLD_RUNS, virsh per fact $PEER_RUNS, virsh per host $SESSION_RUNS)
 
 EOF
-row "measurement" "ours" "other" "ratio" "other / which ratio"
-row "------------------------------" "----------" "------------" "--------" "-------------------"
-row "ls -l vms/, warm" "$(fmt_t "$LS_OURS")" "$(fmt_t "$LS_LIM")" "$(ratio "$LS_OURS" "$LS_LIM")" "tmpfs; ours/tmpfs"
-row "crawl, warm" "$(fmt_t "$WARM")" "$(fmt_t "$WARM_LIM")" "$(ratio "$WARM" "$WARM_LIM")" "tmpfs; ours/tmpfs"
-row "crawl, cold (caches dropped)" "$(fmt_t "$COLD")" "$(fmt_t "$WARM_LIM")" "$(ratio "$COLD" "$WARM_LIM")" "tmpfs warm; ours/tmpfs"
-row "crawl, cold" "$(fmt_t "$COLD")" "$(fmt_t "$PEER_PROC")" "$(xratio "$PEER_PROC" "$COLD")" "virsh per fact; virsh/ours"
-row "crawl, warm" "$(fmt_t "$WARM")" "$(fmt_t "$PEER_PROC")" "$(xratio "$PEER_PROC" "$WARM")" "virsh per fact; virsh/ours"
-row "crawl, cold" "$(fmt_t "$COLD")" "$(fmt_t "$PEER_PROC_ADJ")" "$(xratio "$PEER_PROC_ADJ" "$COLD")" "virsh per fact, /default-priced connect"
-row "crawl, warm" "$(fmt_t "$WARM")" "$(fmt_t "$PEER_PROC_ADJ")" "$(xratio "$PEER_PROC_ADJ" "$WARM")" "virsh per fact, /default-priced connect"
-row "crawl, cold" "$(fmt_t "$COLD")" "$(fmt_t "$PEER_SESS")" "$(xratio "$PEER_SESS" "$COLD")" "virsh session per host; virsh/ours"
-row "crawl, warm" "$(fmt_t "$WARM")" "$(fmt_t "$PEER_SESS")" "$(xratio "$PEER_SESS" "$WARM")" "virsh session per host; virsh/ours"
+row "measurement" "ours" "other" "ratio" "other side; ratio"
+row "------------------------------" "----------" "------------" "--------" "------------------"
+row "ls -l vms/, warm" "$(fmt_t "$LS_OURS")" "$(fmt_t "$LS_LIM")" "$(ratio "$LS_OURS" "$LS_LIM")" "tmpfs copy; ours/tmpfs"
+row "crawl, warm" "$(fmt_t "$WARM")" "$(fmt_t "$WARM_LIM")" "$(ratio "$WARM" "$WARM_LIM")" "tmpfs copy; ours/tmpfs"
+row "crawl, cold" "$(fmt_t "$COLD")" "$(fmt_t "$WARM_LIM")" "$(ratio "$COLD" "$WARM_LIM")" "tmpfs copy (warm); ours/tmpfs"
+row "crawl, cold" "$(fmt_t "$COLD")" "$(fmt_t "$PEER_PROC")" "$(xratio "$PEER_PROC" "$COLD")" "virsh per fact, host files (extrap.); virsh/ours"
+row "crawl, cold" "$(fmt_t "$COLD")" "$(fmt_t "$PEER_CHEAP")" "$(xratio "$PEER_CHEAP" "$COLD")" "virsh per fact, cheap connect (extrap.); virsh/ours"
+row "crawl, cold" "$(fmt_t "$COLD")" "$(fmt_t "$PEER_SESS")" "$(xratio "$PEER_SESS" "$COLD")" "virsh session per host (all VMs); virsh/ours"
+row "crawl, warm" "$(fmt_t "$WARM")" "$(fmt_t "$PEER_SESS")" "$(xratio "$PEER_SESS" "$WARM")" "virsh session per host (all VMs); virsh/ours"
 cat <<EOF
 
-ls -l vms/ / tmpfs     = $(ratio "$LS_OURS" "$LS_LIM")
-warm crawl / tmpfs     = $(ratio "$WARM" "$WARM_LIM") (target <= 2.0)
-cold crawl / tmpfs     = $(ratio "$COLD" "$WARM_LIM")
-peer/ours (virsh per fact / cold crawl)     = $(xratio "$PEER_PROC" "$COLD") as measured, $(xratio "$PEER_PROC_ADJ" "$COLD") with /default-priced connections
-peer/ours (virsh per fact / warm crawl)     = $(xratio "$PEER_PROC" "$WARM") as measured, $(xratio "$PEER_PROC_ADJ" "$WARM") with /default-priced connections
-peer/ours (virsh per host / cold crawl)     = $(xratio "$PEER_SESS" "$COLD")
-peer/ours (virsh per host / warm crawl)     = $(xratio "$PEER_SESS" "$WARM")
-RSS = $(mib "$RSS_KB") MiB now, peak (VmHWM) $(mib "$HWM_KB") MiB for $TOTAL VMs (target <= 40 MiB for 10,000 VMs); $(mib "$RSS_LOADED_KB") MiB right after loading
+ls -l vms/ / tmpfs = $(ratio "$LS_OURS" "$LS_LIM")
+warm crawl / tmpfs = $(ratio "$WARM" "$WARM_LIM") (target <= 2.0)
+cold crawl / tmpfs = $(ratio "$COLD" "$WARM_LIM")
+peer/ours, virsh one process per fact / cold crawl = $(xratio "$PEER_PROC" "$COLD") on host files, $(xratio "$PEER_CHEAP" "$COLD") at cheap-connection price (extrapolated from $SAMPLE VMs)
+peer/ours, virsh one process per fact / warm crawl = $(xratio "$PEER_PROC" "$WARM") on host files, $(xratio "$PEER_CHEAP" "$WARM") at cheap-connection price (extrapolated from $SAMPLE VMs)
+peer/ours, virsh one session per host / cold crawl = $(xratio "$PEER_SESS" "$COLD") (measured on all $TOTAL VMs)
+peer/ours, virsh one session per host / warm crawl = $(xratio "$PEER_SESS" "$WARM") (measured on all $TOTAL VMs)
+RSS = $(mib "$HWM_KB") MiB peak (VmHWM), $(mib "$RSS_KB") MiB now, $(mib "$RSS_LOADED_KB") MiB right after loading, for $TOTAL VMs (target <= 40 MiB for 10,000 VMs)
+      of which anonymous now: $(mib "$ANON_KB") MiB; the rest is mostly shared-library text
 
 notes:
-- virsh: the peer fetches what the crawl shows of a VM (its state and its
-  domain XML) plus each host's VM list.  Timed on a sample of $SAMPLE VMs
-  ($(fmt_t "$PROC_SAMPLE") one process per fact, $(fmt_t "$SESS_SAMPLE") one session per host)
-  plus the $HOSTS host lists ($(fmt_t "$LIST")), then extrapolated linearly to $TOTAL VMs
-  (per host: the connection is paid once, $(fmt_t "$SESS_PER_VM") per VM after it).
-  One virsh connection costs $(fmt_t "$CONNECT") to a host file ($VMS VMs) and
-  $(fmt_t "$CONNECT_DEFAULT") to /default: the test driver parses the host file on
-  every connection, which inflates the one-process-per-fact figure; the
-  "/default cost" rows charge each of its connections $(fmt_t "$CONNECT_DEFAULT") instead.
+- virsh per fact = the $HOSTS host lists ($(fmt_t "$LIST")) plus two virsh processes
+  (domstate, dumpxml) per VM, timed on $SAMPLE VMs ($(fmt_t "$PROC_SAMPLE")) and extrapolated
+  linearly to $TOTAL VMs.  A connection to a host file costs $(fmt_t "$CONNECT") because
+  the test driver parses the file ($VMS VMs) for every connection; one to
+  /default costs $(fmt_t "$CONNECT_DEFAULT").  "Cheap connect" is the same script run against
+  /default's one domain ($(fmt_t "$CHEAP_SAMPLE") for $((2 * SAMPLE)) processes), extrapolated to
+  $((HOSTS + 2 * TOTAL)) processes: the fairer figure for a real libvirtd.
+  virsh per host = one virsh per host reading list + domstate + dumpxml of
+  all its VMs on stdin, measured in full.
 - cold: 'echo 3 > /proc/sys/vm/drop_caches' before each run empties the
   kernel's FUSE dentry, attribute and page caches, so every lookup, open
   and read reaches the daemon.
-- daemon CPU per warm crawl: $(awk -v v="$WARM_CPU_MS" 'BEGIN {printf "%.0f", v}') ms (utime+stime of vdcfs over the warm runs).
+- daemon CPU per warm crawl: $(awk -v v="$WARM_CPU_MS" 'BEGIN {printf "%.0f", v}') ms (utime+stime of vdcfs over the warm runs,
+  including any periodic refresh that fell in them).
+- vdcfs CPU over the whole run: $(fmt_t "$VDCFS_CPU_S") in $(fmt_t "$RUN_S") since start (loading, crawls and
+  the full refresh every ${REFRESH}s).
 - mount ready after $(fmt_t "$MOUNT_S"); all $TOTAL VMs visible after $(fmt_t "$LOAD_S");
   cp -a of the tree from the mount to tmpfs took $(fmt_t "$COPY_S").
 EOF
