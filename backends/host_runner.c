@@ -5,6 +5,10 @@
 
 #define BACKOFF_MIN_US (500 * 1000)
 #define BACKOFF_MAX_US (8 * 1000 * 1000)
+/* Every this many refreshes, every VM's definition is fetched again, not
+ * only those whose brief changed: the safety net for changes to a
+ * definition that came without an event. */
+#define DEEP_EVERY 10
 
 struct vdc_runner {
     const struct hv_ops *ops;
@@ -75,19 +79,43 @@ static bool sleep_until(struct vdc_runner *r, gint64 until)
     return go_on;
 }
 
-/* Loads everything from the host.  Returns 0 or -1 with *err. */
-static int full_refresh(struct vdc_runner *r, struct hv_conn *c, char **err)
+/* Brings the model in line with the host: lists every VM briefly (a few
+ * calls for the whole host), fetches the VMs that are new or changed (all
+ * of them when @deep), one at a time so that memory does not grow with
+ * the host, drops the VMs that are gone, and re-reads the pools.
+ * Returns 0 or -1 with *err. */
+static int refresh(struct vdc_runner *r, struct hv_conn *c, bool deep, char **err)
 {
-    GPtrArray *vms = NULL, *pools = NULL;
+    GArray *briefs = NULL;
+    GPtrArray *pools = NULL;
     /* Whatever changes while we list is fetched again afterwards. */
     g_mutex_lock(&r->lock);
     g_hash_table_remove_all(r->dirty);
     r->pools_dirty = false;
     g_mutex_unlock(&r->lock);
-    if (r->ops->list_vms(c, &vms, err) < 0)
+    if (r->ops->list_vm_briefs(c, &briefs, err) < 0)
         return -1;
-    vdc_model_host_sync_vms(r->host, vms);
-    if (r->ops->list_pools(c, &pools, err) < 0)
+    GHashTable *alive = g_hash_table_new(g_str_hash, g_str_equal);
+    int rc = 0;
+    for (guint i = 0; i < briefs->len && rc == 0; i++) {
+        const struct hv_vm_brief *b = &g_array_index(briefs, struct hv_vm_brief, i);
+        g_hash_table_add(alive, (gpointer)b->uuid);
+        if (!deep && vdc_model_vm_matches(r->host, b))
+            continue;
+        struct hv_vm *vm = NULL;
+        int got = r->ops->get_vm(c, b->uuid, b, &vm, err);
+        if (got == 0)
+            vdc_model_vm_update(r->host, vm);
+        else if (got == 1)
+            g_hash_table_remove(alive, b->uuid); /* gone meanwhile */
+        else
+            rc = -1;
+    }
+    if (rc == 0)
+        vdc_model_host_prune_vms(r->host, alive);
+    g_hash_table_destroy(alive);
+    g_array_free(briefs, TRUE);
+    if (rc < 0 || r->ops->list_pools(c, &pools, err) < 0)
         return -1;
     vdc_model_host_sync_pools(r->host, pools);
     return 0;
@@ -97,7 +125,7 @@ static void fetch_vm(struct vdc_runner *r, struct hv_conn *c, const char *uuid)
 {
     struct hv_vm *vm = NULL;
     g_autofree char *err = NULL;
-    int rc = r->ops->get_vm(c, uuid, &vm, &err);
+    int rc = r->ops->get_vm(c, uuid, NULL, &vm, &err);
     if (rc == 0)
         vdc_model_vm_update(r->host, vm);
     else if (rc == 1)
@@ -111,6 +139,7 @@ static void fetch_vm(struct vdc_runner *r, struct hv_conn *c, const char *uuid)
 static char *serve(struct vdc_runner *r, struct hv_conn *c)
 {
     gint64 next_refresh = g_get_monotonic_time() + r->refresh_us;
+    unsigned refreshes = 0;
     for (;;) {
         g_mutex_lock(&r->lock);
         while (!r->stop && !r->lost && g_hash_table_size(r->dirty) == 0 && !r->pools_dirty &&
@@ -146,7 +175,7 @@ static char *serve(struct vdc_runner *r, struct hv_conn *c)
             vdc_model_host_sync_pools(r->host, list);
         }
         if (g_get_monotonic_time() >= next_refresh) {
-            if (full_refresh(r, c, &err) < 0)
+            if (refresh(r, c, ++refreshes % DEEP_EVERY == 0, &err) < 0)
                 return err;
             next_refresh = g_get_monotonic_time() + r->refresh_us;
         }
@@ -163,7 +192,7 @@ static struct hv_conn *connect_and_load(struct vdc_runner *r, char **err)
     struct hv_conn *c = r->ops->connect(r->uri, &r->sink, err);
     if (!c)
         return NULL;
-    if (r->ops->host_info(c, &info, err) < 0 || full_refresh(r, c, err) < 0) {
+    if (r->ops->host_info(c, &info, err) < 0 || refresh(r, c, true, err) < 0) {
         hv_host_info_free(info);
         r->ops->disconnect(c);
         return NULL;

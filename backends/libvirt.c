@@ -200,17 +200,25 @@ static enum vdc_vm_state state_of(int s)
     }
 }
 
-/* Reads everything about @dom.  Returns 0, 1 if it vanished meanwhile, -1. */
-static int read_domain(virDomainPtr dom, struct hv_vm **out, char **err)
+static bool vanished(void)
 {
-    int state = 0, reason = 0, autostart = 0;
+    return virGetLastErrorCode() == VIR_ERR_NO_DOMAIN;
+}
+
+/* Reads everything about @dom; state, autostart and persistence come from
+ * @known when given.  Returns 0, 1 if it vanished meanwhile, -1. */
+static int read_domain(virDomainPtr dom, const struct hv_vm_brief *known, struct hv_vm **out,
+                       char **err)
+{
+    int state = 0, reason = 0, autostart = 0, persistent = 0;
     char *xml = virDomainGetXMLDesc(dom, 0);
-    if (!xml || virDomainGetState(dom, &state, &reason, 0) < 0) {
-        free(xml);
-        if (virGetLastErrorCode() == VIR_ERR_NO_DOMAIN)
-            return 1;
-        *err = last_error("cannot read VM");
-        return -1;
+    if (!xml)
+        goto failed;
+    if (!known) {
+        if (virDomainGetState(dom, &state, &reason, 0) < 0 ||
+            (persistent = virDomainIsPersistent(dom)) < 0 ||
+            virDomainGetAutostart(dom, &autostart) < 0)
+            goto failed;
     }
     struct hv_vm *vm = hv_vm_new();
     int rc = hv_parse_domain_xml(xml, vm, err);
@@ -220,54 +228,99 @@ static int read_domain(virDomainPtr dom, struct hv_vm **out, char **err)
         return -1;
     }
     virDomainGetUUIDString(dom, vm->uuid);
-    vm->state = state_of(state);
-    vm->persistent = virDomainIsPersistent(dom) == 1;
-    vm->autostart = virDomainGetAutostart(dom, &autostart) == 0 && autostart;
+    vm->state = known ? known->state : state_of(state);
+    vm->persistent = known ? known->persistent : persistent == 1;
+    vm->autostart = known ? known->autostart : autostart != 0;
     *out = vm;
     return 0;
+failed:
+    free(xml);
+    if (vanished())
+        return 1;
+    *err = last_error("cannot read VM");
+    return -1;
 }
 
-static int lv_list_vms(struct hv_conn *hc, GPtrArray **out, char **err)
+/* The uuids of the domains that match @flags (persistent, autostart). */
+static GHashTable *uuids_where(virConnectPtr conn, unsigned flags, char **err)
 {
     virDomainPtr *doms = NULL;
-    int n = virConnectListAllDomains(hc->conn, &doms, 0);
+    int n = virConnectListAllDomains(conn, &doms, flags);
     if (n < 0) {
         *err = last_error("cannot list VMs");
-        return -1;
+        return NULL;
     }
-    GPtrArray *vms = g_ptr_array_new_with_free_func((GDestroyNotify)hv_vm_free);
-    int rc = 0;
+    GHashTable *set = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     for (int i = 0; i < n; i++) {
-        struct hv_vm *vm = NULL;
-        if (rc == 0) {
-            int r = read_domain(doms[i], &vm, err);
-            if (r < 0)
-                rc = -1;
-            else if (r == 0)
-                g_ptr_array_add(vms, vm);
-        }
+        char uuid[VIR_UUID_STRING_BUFLEN];
+        if (virDomainGetUUIDString(doms[i], uuid) == 0)
+            g_hash_table_add(set, g_strdup(uuid));
         virDomainFree(doms[i]);
     }
     free(doms);
-    if (rc < 0) {
-        g_ptr_array_free(vms, TRUE);
+    return set;
+}
+
+/* Every domain's uuid and state: one call with the bulk stats API. */
+static int list_states(virConnectPtr conn, GArray *out, char **err)
+{
+    virDomainStatsRecordPtr *recs = NULL;
+    int n = virConnectGetAllDomainStats(conn, VIR_DOMAIN_STATS_STATE, &recs, 0);
+    if (n < 0) {
+        *err = last_error("cannot list VM states");
         return -1;
     }
-    g_ptr_array_set_free_func(vms, NULL);
-    *out = vms;
+    for (int i = 0; i < n; i++) {
+        struct hv_vm_brief b = {0};
+        int state = 0;
+        if (virDomainGetUUIDString(recs[i]->dom, b.uuid) < 0)
+            continue;
+        virTypedParamsGetInt(recs[i]->params, recs[i]->nparams, "state.state", &state);
+        b.state = state_of(state);
+        g_array_append_val(out, b);
+    }
+    virDomainStatsRecordListFree(recs);
     return 0;
 }
 
-static int lv_get_vm(struct hv_conn *hc, const char *uuid, struct hv_vm **out, char **err)
+static int lv_list_vm_briefs(struct hv_conn *hc, GArray **out, char **err)
+{
+    GArray *briefs = g_array_new(FALSE, FALSE, sizeof(struct hv_vm_brief));
+    GHashTable *persistent = NULL, *autostart = NULL;
+    int rc = -1;
+    if (list_states(hc->conn, briefs, err) < 0 ||
+        !(persistent = uuids_where(hc->conn, VIR_CONNECT_LIST_DOMAINS_PERSISTENT, err)) ||
+        !(autostart = uuids_where(hc->conn, VIR_CONNECT_LIST_DOMAINS_AUTOSTART, err)))
+        goto out;
+    for (guint i = 0; i < briefs->len; i++) {
+        struct hv_vm_brief *b = &g_array_index(briefs, struct hv_vm_brief, i);
+        b->persistent = g_hash_table_contains(persistent, b->uuid);
+        b->autostart = g_hash_table_contains(autostart, b->uuid);
+    }
+    rc = 0;
+out:
+    if (persistent)
+        g_hash_table_destroy(persistent);
+    if (autostart)
+        g_hash_table_destroy(autostart);
+    if (rc < 0)
+        g_array_free(briefs, TRUE);
+    else
+        *out = briefs;
+    return rc;
+}
+
+static int lv_get_vm(struct hv_conn *hc, const char *uuid, const struct hv_vm_brief *known,
+                     struct hv_vm **out, char **err)
 {
     virDomainPtr dom = virDomainLookupByUUIDString(hc->conn, uuid);
     if (!dom) {
-        if (virGetLastErrorCode() == VIR_ERR_NO_DOMAIN)
+        if (vanished())
             return 1;
         *err = last_error("cannot look up VM");
         return -1;
     }
-    int rc = read_domain(dom, out, err);
+    int rc = read_domain(dom, known, out, err);
     virDomainFree(dom);
     return rc;
 }
@@ -362,7 +415,7 @@ const struct hv_ops hv_libvirt_ops = {
     .connect = lv_connect,
     .disconnect = lv_disconnect,
     .host_info = lv_host_info,
-    .list_vms = lv_list_vms,
+    .list_vm_briefs = lv_list_vm_briefs,
     .get_vm = lv_get_vm,
     .list_pools = lv_list_pools,
 };

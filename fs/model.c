@@ -57,11 +57,6 @@ static bool set_content(GBytes **slot, GBytes *fresh, uint64_t ino)
     return true;
 }
 
-static GBytes *bytes_of_string(const char *s)
-{
-    return g_bytes_new(s, strlen(s));
-}
-
 /* --- init ----------------------------------------------------------- */
 
 void vdc_model_init(void)
@@ -133,7 +128,7 @@ unsigned vdc_model_add_host(const char *name, const char *uri)
     return h->index;
 }
 
-static void vm_render(struct vdc_vm *vm);
+static void vm_render(struct vdc_vm *vm, const struct hv_vm *facts, enum vdc_vm_state before);
 static void cpools_refresh(const char *raw_name);
 static void host_cpools_refresh(struct vdc_host *h);
 
@@ -183,8 +178,9 @@ void vdc_model_host_disconnected(unsigned index, const char *error)
         g_hash_table_iter_init(&it, h->vms);
         while (g_hash_table_iter_next(&it, NULL, &v)) {
             struct vdc_vm *vm = v;
+            enum vdc_vm_state before = vm->state;
             vm->state = VDC_VM_UNKNOWN;
-            vm_render(vm);
+            vm_render(vm, NULL, before);
         }
         if (was)
             host_cpools_refresh(h);
@@ -198,16 +194,33 @@ void vdc_model_host_disconnected(unsigned index, const char *error)
 
 /* --- VMs ------------------------------------------------------------ */
 
-static void vm_render(struct vdc_vm *vm)
+/* Renders status.json from @facts, or, without facts, from the last
+ * status.json with the current state; invalidates what changed. */
+static void vm_render(struct vdc_vm *vm, const struct hv_vm *facts, enum vdc_vm_state before)
 {
-    bool changed = false;
-    g_autofree char *word = g_strdup_printf("%s\n", vdc_vm_state_word(vm->state));
-    changed |= set_content(&vm->state_text, bytes_of_string(word),
-                           VDC_INO(vm->o.id, VDC_VM_STATE));
-    changed |= set_content(&vm->status_json, vdc_render_vm_status(vm),
-                           VDC_INO(vm->o.id, VDC_VM_STATUS));
+    GBytes *status = facts ? vdc_render_vm_status(facts, vm->host->name, vm->state)
+                           : vdc_render_vm_status_state(vm->status_json, vm->state);
+    bool changed = set_content(&vm->status_json, status, VDC_INO(vm->o.id, VDC_VM_STATUS));
+    if (before != vm->state) {
+        vdc_inval_inode(VDC_INO(vm->o.id, VDC_VM_STATE));
+        changed = true;
+    }
     if (changed)
         obj_touch(&vm->o);
+}
+
+GBytes *vdc_vm_state_bytes(enum vdc_vm_state state)
+{
+    static GBytes *words[VDC_VM_SUSPENDED + 1];
+    static gsize once;
+    if (g_once_init_enter(&once)) {
+        for (int s = 0; s <= VDC_VM_SUSPENDED; s++) {
+            char *line = g_strdup_printf("%s\n", vdc_vm_state_word((enum vdc_vm_state)s));
+            words[s] = g_bytes_new_take(line, strlen(line));
+        }
+        g_once_init_leave(&once, 1);
+    }
+    return words[state <= VDC_VM_SUSPENDED ? state : VDC_VM_UNKNOWN];
 }
 
 static GPtrArray *vms_named(const char *raw)
@@ -263,9 +276,7 @@ static void displays_refresh(const char *raw)
         }
         vm->display = g_steal_pointer(&want);
         vdc_inval_entry(VDC_STATIC_VMS, vm->display);
-        g_autofree char *target = g_strdup_printf("../../../vms/%s", vm->display);
-        set_content(&vm->link_target, bytes_of_string(target),
-                    VDC_INO(vm->o.id, VDC_VM_HOSTLINK));
+        vdc_inval_inode(VDC_INO(vm->o.id, VDC_VM_HOSTLINK)); /* its target */
     }
     vms_reclaim(raw);
     vdc_inval_inode(VDC_STATIC_VMS);
@@ -273,7 +284,7 @@ static void displays_refresh(const char *raw)
 
 static void vm_index(struct vdc_vm *vm)
 {
-    const char *raw = vm->facts->name;
+    const char *raw = vm->name;
     GPtrArray *same = vms_named(raw);
     if (!same) {
         same = g_ptr_array_new();
@@ -288,7 +299,7 @@ static void vm_index(struct vdc_vm *vm)
 /* Takes @vm out of the name indexes (its display entry included). */
 static void vm_unindex(struct vdc_vm *vm)
 {
-    g_autofree char *raw = g_strdup(vm->facts->name);
+    g_autofree char *raw = g_strdup(vm->name);
     GPtrArray *same = vms_named(raw);
     if (same) {
         g_ptr_array_remove(same, vm);
@@ -309,13 +320,11 @@ static void vm_unindex(struct vdc_vm *vm)
 
 static void vm_free(struct vdc_vm *vm)
 {
-    hv_vm_free(vm->facts);
+    g_free(vm->name);
     g_free(vm->fname);
     g_free(vm->display);
     g_clear_pointer(&vm->domain_xml, g_bytes_unref);
     g_clear_pointer(&vm->status_json, g_bytes_unref);
-    g_clear_pointer(&vm->state_text, g_bytes_unref);
-    g_clear_pointer(&vm->link_target, g_bytes_unref);
     g_free(vm);
 }
 
@@ -345,9 +354,9 @@ static const char *transition_event(enum vdc_vm_state from, enum vdc_vm_state to
 
 static void emit_vm_event(struct vdc_vm *vm, const char *event)
 {
-    vdc_events_emitf("vm", vm->facts->name, vm->host->name, event, "state",
-                     json_string(vdc_vm_state_word(vm->state)), "uuid",
-                     json_string(vm->facts->uuid), NULL);
+    vdc_events_emitf("vm", vm->name, vm->host->name, event, "state",
+                     json_string(vdc_vm_state_word(vm->state)), "uuid", json_string(vm->uuid),
+                     NULL);
 }
 
 /* Moves the domain XML out of @facts into a GBytes. */
@@ -360,18 +369,23 @@ static GBytes *take_domain_xml(struct hv_vm *facts)
     return g_bytes_new_take(xml, n);
 }
 
+/* Both take @facts (consumed). */
 static void vm_create(struct vdc_host *h, struct hv_vm *facts)
 {
     struct vdc_vm *vm = g_new0(struct vdc_vm, 1);
     obj_register(&vm->o, VDC_OBJ_VM);
     vm->host = h;
-    vm->facts = facts;
+    vm->name = g_strdup(facts->name);
+    g_strlcpy(vm->uuid, facts->uuid, sizeof vm->uuid);
     vm->fname = vdc_name_encode(facts->name);
     vm->state = vm->last_seen = facts->state;
+    vm->autostart = facts->autostart;
+    vm->persistent = facts->persistent;
     vm->domain_xml = take_domain_xml(facts);
-    g_hash_table_insert(h->vms, g_strdup(facts->uuid), vm);
+    g_hash_table_insert(h->vms, g_strdup(vm->uuid), vm);
     vm_index(vm);
-    vm_render(vm);
+    vm_render(vm, facts, vm->state);
+    hv_vm_free(facts);
     /* A host's first load is not news: its "connected" event says how
      * many VMs it has.  After that, every new VM is. */
     if (h->ever_connected)
@@ -380,26 +394,27 @@ static void vm_create(struct vdc_host *h, struct hv_vm *facts)
 
 static void vm_apply(struct vdc_vm *vm, struct hv_vm *facts)
 {
-    enum vdc_vm_state before = vm->last_seen;
-    bool renamed = strcmp(vm->facts->name, facts->name) != 0;
-    if (renamed)
-        vm_unindex(vm);
-
-    GBytes *xml = take_domain_xml(facts);
-    bool xml_changed = set_content(&vm->domain_xml, xml, VDC_INO(vm->o.id, VDC_VM_DOMXML));
-    hv_vm_free(vm->facts);
-    vm->facts = facts;
-    vm->state = vm->last_seen = facts->state;
+    enum vdc_vm_state seen_before = vm->last_seen, shown_before = vm->state;
+    bool renamed = strcmp(vm->name, facts->name) != 0;
     if (renamed) {
+        vm_unindex(vm);
+        g_free(vm->name);
+        vm->name = g_strdup(facts->name);
         g_free(vm->fname);
         vm->fname = vdc_name_encode(facts->name);
         vm_index(vm);
     }
-    vm_render(vm);
+    GBytes *xml = take_domain_xml(facts);
+    bool xml_changed = set_content(&vm->domain_xml, xml, VDC_INO(vm->o.id, VDC_VM_DOMXML));
+    vm->state = vm->last_seen = facts->state;
+    vm->autostart = facts->autostart;
+    vm->persistent = facts->persistent;
+    vm_render(vm, facts, shown_before);
+    hv_vm_free(facts);
     if (xml_changed)
         obj_touch(&vm->o);
 
-    const char *ev = transition_event(before, vm->state);
+    const char *ev = transition_event(seen_before, vm->state);
     if (ev)
         emit_vm_event(vm, ev);
     else if (xml_changed || renamed)
@@ -417,12 +432,12 @@ static void vm_upsert_locked(struct vdc_host *h, struct hv_vm *facts)
 
 static void vm_remove_locked(struct vdc_host *h, struct vdc_vm *vm, bool announce)
 {
-    g_hash_table_remove(h->vms, vm->facts->uuid);
+    g_hash_table_remove(h->vms, vm->uuid);
     vm_unindex(vm);
     obj_unregister(&vm->o);
     if (announce)
-        vdc_events_emitf("vm", vm->facts->name, h->name, "undefined", "uuid",
-                         json_string(vm->facts->uuid), NULL);
+        vdc_events_emitf("vm", vm->name, h->name, "undefined", "uuid", json_string(vm->uuid),
+                         NULL);
     vm_free(vm);
 }
 
@@ -446,6 +461,39 @@ void vdc_model_vm_gone(unsigned index, const char *uuid)
     write_unlock();
 }
 
+static void prune_locked(struct vdc_host *h, GHashTable *alive)
+{
+    GPtrArray *gone = g_ptr_array_new();
+    GHashTableIter it;
+    gpointer k, v;
+    g_hash_table_iter_init(&it, h->vms);
+    while (g_hash_table_iter_next(&it, &k, &v))
+        if (!g_hash_table_contains(alive, k))
+            g_ptr_array_add(gone, v);
+    for (guint i = 0; i < gone->len; i++)
+        vm_remove_locked(h, g_ptr_array_index(gone, i), true);
+    g_ptr_array_free(gone, TRUE);
+}
+
+void vdc_model_host_prune_vms(unsigned index, GHashTable *alive)
+{
+    write_lock();
+    struct vdc_host *h = host_at(index);
+    prune_locked(h, alive);
+    host_render(h);
+    write_unlock();
+}
+
+bool vdc_model_vm_matches(unsigned index, const struct hv_vm_brief *b)
+{
+    vdc_model_read_lock();
+    struct vdc_vm *vm = g_hash_table_lookup(host_at(index)->vms, b->uuid);
+    bool same = vm && vm->last_seen == b->state && vm->state == b->state &&
+                vm->autostart == b->autostart && vm->persistent == b->persistent;
+    vdc_model_read_unlock();
+    return same;
+}
+
 void vdc_model_host_sync_vms(unsigned index, GPtrArray *vms)
 {
     write_lock();
@@ -456,18 +504,8 @@ void vdc_model_host_sync_vms(unsigned index, GPtrArray *vms)
         g_hash_table_add(seen, g_strdup(facts->uuid));
         vm_upsert_locked(h, facts);
     }
-    g_ptr_array_free(vms, TRUE); /* the elements now belong to the VMs */
-
-    GPtrArray *gone = g_ptr_array_new();
-    GHashTableIter it;
-    gpointer k, v;
-    g_hash_table_iter_init(&it, h->vms);
-    while (g_hash_table_iter_next(&it, &k, &v))
-        if (!g_hash_table_contains(seen, k))
-            g_ptr_array_add(gone, v);
-    for (guint i = 0; i < gone->len; i++)
-        vm_remove_locked(h, g_ptr_array_index(gone, i), true);
-    g_ptr_array_free(gone, TRUE);
+    g_ptr_array_free(vms, TRUE); /* the elements were consumed */
+    prune_locked(h, seen);
     g_hash_table_destroy(seen);
     host_render(h);
     write_unlock();

@@ -109,20 +109,33 @@ static json_t *interfaces_json(const GPtrArray *ifaces)
     return a;
 }
 
-GBytes *vdc_render_vm_status(const struct vdc_vm *vm)
+GBytes *vdc_render_vm_status(const struct hv_vm *f, const char *host,
+                             enum vdc_vm_state state)
 {
-    const struct hv_vm *f = vm->facts;
     json_t *o = json_object();
     json_object_set_new(o, "name", vdc_json_text(f->name));
     json_object_set_new(o, "uuid", vdc_json_text(f->uuid));
-    json_object_set_new(o, "host", vdc_json_text(vm->host->name));
-    json_object_set_new(o, "state", vdc_json_text(vdc_vm_state_word(vm->state)));
+    json_object_set_new(o, "host", vdc_json_text(host));
+    json_object_set_new(o, "state", vdc_json_text(vdc_vm_state_word(state)));
     json_object_set_new(o, "vcpus", json_integer(f->vcpus));
     json_object_set_new(o, "memory_kib", bytes_json(f->memory_kib));
     json_object_set_new(o, "autostart", json_boolean(f->autostart));
     json_object_set_new(o, "persistent", json_boolean(f->persistent));
     json_object_set_new(o, "disks", disks_json(f->disks));
     json_object_set_new(o, "interfaces", interfaces_json(f->interfaces));
+    return to_bytes(o);
+}
+
+GBytes *vdc_render_vm_status_state(GBytes *status, enum vdc_vm_state state)
+{
+    gsize n;
+    const char *text = g_bytes_get_data(status, &n);
+    json_t *o = json_loadb(text, n, JSON_DECODE_ANY, NULL);
+    if (!json_is_object(o)) { /* cannot happen: we rendered it */
+        json_decref(o);
+        return g_bytes_ref(status);
+    }
+    json_object_set_new(o, "state", json_string(vdc_vm_state_word(state)));
     return to_bytes(o);
 }
 

@@ -80,7 +80,8 @@ static void host_vms_list(const struct vdc_node *dir, GArray *out)
 static GBytes *host_vmlink_content(const struct vdc_node *n)
 {
     struct vdc_vm *vm = (struct vdc_vm *)n->obj;
-    return vm->link_target ? g_bytes_ref(vm->link_target) : NULL;
+    char *target = g_strdup_printf("../../../vms/%s", vm->display);
+    return g_bytes_new_take(target, strlen(target));
 }
 
 static int host_pools_lookup(const struct vdc_node *dir, const char *name, struct vdc_node *out)

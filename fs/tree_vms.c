@@ -57,7 +57,7 @@ static void vm_list(const struct vdc_node *dir, GArray *out)
 
 static GBytes *vm_state_content(const struct vdc_node *n)
 {
-    return g_bytes_ref(VM(n)->state_text);
+    return g_bytes_ref(vdc_vm_state_bytes(VM(n)->state));
 }
 
 static GBytes *vm_status_content(const struct vdc_node *n)

@@ -8,9 +8,9 @@
  *
  * Ownership: every struct hv_* returned through an out-parameter belongs to
  * the caller, who frees it with the matching hv_*_free().  Strings inside
- * are owned by the struct.  Arrays of structs returned by list_vms and
- * list_pools have no free function: whoever takes the array frees the
- * elements (the model keeps them).
+ * are owned by the struct.  The array list_pools returns has no free
+ * function: whoever takes the array frees the elements (the model keeps
+ * them).
  */
 #ifndef VDCFS_HV_H
 #define VDCFS_HV_H
@@ -70,6 +70,14 @@ struct hv_vm {
     GPtrArray *interfaces; /* of struct hv_iface*, owned */
 };
 
+/* What a host says about a VM in its cheap, whole-host listing: enough to
+ * tell whether the VM changed since we last fetched it. */
+struct hv_vm_brief {
+    char uuid[37];
+    enum vdc_vm_state state;
+    bool autostart, persistent;
+};
+
 struct hv_volume {
     char *name, *path, *type;
     uint64_t capacity, allocation;
@@ -114,9 +122,15 @@ struct hv_ops {
     void (*disconnect)(struct hv_conn *conn);
     /* Each returns 0 on success or -1 with *err (g_malloc'd) set. */
     int (*host_info)(struct hv_conn *conn, struct hv_host_info **out, char **err);
-    int (*list_vms)(struct hv_conn *conn, GPtrArray **out /* of hv_vm* */, char **err);
-    /* Returns 0 and *out, 1 when the VM no longer exists, -1 on error. */
-    int (*get_vm)(struct hv_conn *conn, const char *uuid, struct hv_vm **out, char **err);
+    /* Every VM of the host, briefly, in a few calls for the whole host
+     * (not one per VM): *out is a GArray of struct hv_vm_brief. */
+    int (*list_vm_briefs)(struct hv_conn *conn, GArray **out, char **err);
+    /* Everything about one VM.  @known, when given, is a brief just
+     * listed: the backend may take state, autostart and persistent from it
+     * instead of asking again.  Returns 0 and *out, 1 when the VM no
+     * longer exists, -1 on error. */
+    int (*get_vm)(struct hv_conn *conn, const char *uuid, const struct hv_vm_brief *known,
+                  struct hv_vm **out, char **err);
     int (*list_pools)(struct hv_conn *conn, GPtrArray **out /* of hv_pool* */, char **err);
 };
 

@@ -63,13 +63,21 @@ struct vdc_host {
 struct vdc_vm {
     struct vdc_obj o;
     struct vdc_host *host;
+    char *name;     /* as the hypervisor has it */
+    char uuid[37];
     char *fname;    /* encoded name, unique within the host */
     char *display;  /* name in vms/: fname, or fname@host when shared */
     enum vdc_vm_state state;
     enum vdc_vm_state last_seen; /* last state the host reported */
-    struct hv_vm *facts;         /* facts->domain_xml is moved into domain_xml */
-    GBytes *domain_xml, *status_json, *state_text, *link_target;
+    bool autostart, persistent;
+    /* What the files show.  The parsed facts are not kept (10,000 VMs must
+     * fit in little memory): status.json is rendered when they arrive, and
+     * state and the host symlink are derived from the fields above. */
+    GBytes *domain_xml, *status_json;
 };
+
+/* The content of vms/<vm>/state for @state: shared, never freed. */
+GBytes *vdc_vm_state_bytes(enum vdc_vm_state state);
 
 struct vdc_hpool {
     struct vdc_obj o;
@@ -134,6 +142,13 @@ void vdc_model_host_disconnected(unsigned host, const char *error);
 /* Replaces the host's VMs with @vms (consumed; of struct hv_vm*): new ones
  * appear, changed ones update, missing ones go. */
 void vdc_model_host_sync_vms(unsigned host, GPtrArray *vms);
+
+/* True when the model already shows the VM of @brief as the brief says
+ * (same state, autostart and persistence): the runner need not fetch it. */
+bool vdc_model_vm_matches(unsigned host, const struct hv_vm_brief *brief);
+
+/* Removes the host's VMs whose uuid is not in @alive (a set of uuids). */
+void vdc_model_host_prune_vms(unsigned host, GHashTable *alive);
 
 /* One VM changed (@vm consumed) or disappeared. */
 void vdc_model_vm_update(unsigned host, struct hv_vm *vm);

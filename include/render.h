@@ -18,7 +18,12 @@
 json_t *vdc_json_text(const char *s);
 
 GBytes *vdc_render_host_info(const struct vdc_host *h);
-GBytes *vdc_render_vm_status(const struct vdc_vm *vm);
+/* status.json of a VM on @host, in @state, from the facts the host gave. */
+GBytes *vdc_render_vm_status(const struct hv_vm *facts, const char *host,
+                             enum vdc_vm_state state);
+/* @status (a status.json) with its "state" replaced: for state changes
+ * that come without new facts (the host went away). */
+GBytes *vdc_render_vm_status_state(GBytes *status, enum vdc_vm_state state);
 GBytes *vdc_render_hpool_info(const struct vdc_hpool *p);
 GBytes *vdc_render_volume(const struct hv_volume *v);
 /* The cluster view of the pool named @raw_name across all hosts. */

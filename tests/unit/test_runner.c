@@ -143,25 +143,32 @@ static int fake_host_info(struct hv_conn *c, struct hv_host_info **out, char **e
     return 0;
 }
 
-static int fake_list_vms(struct hv_conn *c, GPtrArray **out, char **err)
+static int fake_list_vm_briefs(struct hv_conn *c, GArray **out, char **err)
 {
     (void)err;
     struct fake_host *h = c->h;
-    GPtrArray *a = g_ptr_array_new();
+    GArray *a = g_array_new(FALSE, FALSE, sizeof(struct hv_vm_brief));
     g_mutex_lock(&h->lock);
     h->list_vms_calls++;
     GHashTableIter it;
     gpointer v;
     g_hash_table_iter_init(&it, h->vms);
-    while (g_hash_table_iter_next(&it, NULL, &v))
-        g_ptr_array_add(a, vm_copy(v));
+    while (g_hash_table_iter_next(&it, NULL, &v)) {
+        const struct hv_vm *vm = v;
+        struct hv_vm_brief b = {.state = vm->state, .autostart = vm->autostart,
+                                .persistent = vm->persistent};
+        g_strlcpy(b.uuid, vm->uuid, sizeof b.uuid);
+        g_array_append_val(a, b);
+    }
     g_mutex_unlock(&h->lock);
     *out = a;
     return 0;
 }
 
-static int fake_get_vm(struct hv_conn *c, const char *uuid, struct hv_vm **out, char **err)
+static int fake_get_vm(struct hv_conn *c, const char *uuid, const struct hv_vm_brief *known,
+                       struct hv_vm **out, char **err)
 {
+    (void)known;
     struct fake_host *h = c->h;
     int rc;
     g_mutex_lock(&h->lock);
@@ -203,7 +210,7 @@ static const struct hv_ops fake_ops = {
     .connect = fake_connect,
     .disconnect = fake_disconnect,
     .host_info = fake_host_info,
-    .list_vms = fake_list_vms,
+    .list_vm_briefs = fake_list_vm_briefs,
     .get_vm = fake_get_vm,
     .list_pools = fake_list_pools,
 };
