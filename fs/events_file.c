@@ -1,32 +1,38 @@
 /* events_file.c — /events through FUSE: a growing log file, with poll.
  *
- * The file is the log of events.h: absolute offsets, a size that grows
- * with every event (its attributes are never cached), and end of file at
- * the end, like any log file.  So `tail -f` follows it, `tail -n0 -f`
+ * vdcfs answers OPEN with ENOSYS (see vdc_open), so the kernel opens
+ * files without asking us and no read or poll carries a per-open handle.
+ * The events file is therefore stateless, like any log file: absolute
+ * offsets, a size that grows with every event (its attributes are never
+ * cached), end of file at the end.  So `tail -f` follows it, `tail -n0 -f`
  * shows only what happens from then on, and tools that read to the end
- * (cat, grep -r, find | xargs cat, tar, rsync) finish.  A program that
- * waits for the next event polls: the fd becomes readable when the log
- * has grown past what it last read.
+ * (cat, grep -r, find | xargs cat, tar, rsync) finish.
  *
- * A reader that falls more than the kept window behind skips the lost
- * part: the handle remembers the skew between its file offsets and the
- * log's, so it never gets the same bytes twice.
+ * Offsets older than the kept window (events.h) read as newlines: a reader
+ * that fell that far behind sees blank lines where the dropped events
+ * were, never the same bytes twice.
+ *
+ * poll: the file is readable for a process when the log has grown since
+ * poll last said so to that process.  Without a handle per open file, the
+ * calling process is the only reader identity FUSE gives us; a process
+ * that follows the log with poll() then read() gets exactly the wake-ups
+ * it needs.
  */
 #include <errno.h>
 #include <poll.h>
+#include <string.h>
 
 #include "events.h"
 #include "fuse_ll.h"
 
-struct ev_handle {
-    uint64_t skew;              /* log offset minus file offset */
-    uint64_t next;              /* log offset where the last read ended */
-    struct fuse_pollhandle *ph; /* a poll waiting for the next event */
-};
+/* Bounds on what poll keeps: processes that polled, and pending polls. */
+#define MAX_POLLERS 1024
+#define MAX_WAITING 256
 
 static struct {
-    GMutex lock;    /* guards handles and their ph */
-    GList *handles; /* of struct ev_handle*, the open ones */
+    GMutex lock;
+    GHashTable *seen;  /* pid -> log size when poll last said "readable" */
+    GQueue waiting;    /* struct fuse_pollhandle*, to notify on the next event */
 } evf;
 
 /* Wakes every poll that waits for the next event. */
@@ -34,13 +40,10 @@ static void on_event(int closing)
 {
     (void)closing;
     g_mutex_lock(&evf.lock);
-    for (GList *l = evf.handles; l; l = l->next) {
-        struct ev_handle *h = l->data;
-        if (h->ph) {
-            fuse_lowlevel_notify_poll(h->ph);
-            fuse_pollhandle_destroy(h->ph);
-            h->ph = NULL;
-        }
+    struct fuse_pollhandle *ph;
+    while ((ph = g_queue_pop_head(&evf.waiting)) != NULL) {
+        fuse_lowlevel_notify_poll(ph);
+        fuse_pollhandle_destroy(ph);
     }
     g_mutex_unlock(&evf.lock);
 }
@@ -48,70 +51,66 @@ static void on_event(int closing)
 void vdc_events_file_init(struct fuse_session *se)
 {
     (void)se;
+    evf.seen = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, g_free);
     vdc_events_listen(on_event);
 }
 
-void vdc_events_file_open(fuse_req_t req, struct fuse_file_info *fi)
+void vdc_events_file_shutdown(void)
 {
-    struct ev_handle *h = g_new0(struct ev_handle, 1);
-    g_mutex_lock(&evf.lock);
-    evf.handles = g_list_prepend(evf.handles, h);
-    g_mutex_unlock(&evf.lock);
-    fi->fh = (uintptr_t)h;
-    fi->direct_io = 1; /* reads past the size the kernel last saw reach us */
-    fi->keep_cache = 0;
-    if (fuse_reply_open(req, fi) == -ENOENT) {
-        g_mutex_lock(&evf.lock);
-        evf.handles = g_list_remove(evf.handles, h);
-        g_mutex_unlock(&evf.lock);
-        g_free(h);
-    }
+    vdc_events_listen(NULL);
+    on_event(1);
+    if (evf.seen)
+        g_hash_table_destroy(evf.seen);
+    evf.seen = NULL;
 }
 
-void vdc_events_file_read(fuse_req_t req, size_t size, off_t off, struct fuse_file_info *fi)
+void vdc_events_file_read(fuse_req_t req, size_t size, off_t off)
 {
-    struct ev_handle *h = (struct ev_handle *)(uintptr_t)fi->fh;
-    g_mutex_lock(&evf.lock);
-    uint64_t want = (uint64_t)off + h->skew;
-    uint64_t at = want;
+    uint64_t at = (uint64_t)off;
     GBytes *b = vdc_events_read(&at, size);
-    h->skew += at - want; /* moved forward past what is no longer kept */
-    h->next = at + (b ? g_bytes_get_size(b) : 0);
-    g_mutex_unlock(&evf.lock);
-    if (!b) {
+    if (at > (uint64_t)off) {
+        /* Dropped from the log: newlines up to the oldest kept line. */
+        size_t n = (size_t)MIN((uint64_t)size, at - (uint64_t)off);
+        char *pad = g_malloc(n);
+        memset(pad, '\n', n);
+        fuse_reply_buf(req, pad, n);
+        g_free(pad);
+    } else if (b) {
+        gsize n;
+        const void *p = g_bytes_get_data(b, &n);
+        fuse_reply_buf(req, p, n);
+    } else {
         fuse_reply_buf(req, NULL, 0); /* the end, for now */
-        return;
     }
-    gsize n;
-    const void *p = g_bytes_get_data(b, &n);
-    fuse_reply_buf(req, p, n);
-    g_bytes_unref(b);
+    if (b)
+        g_bytes_unref(b);
 }
 
-void vdc_events_file_poll(fuse_req_t req, struct fuse_file_info *fi, struct fuse_pollhandle *ph)
+void vdc_events_file_poll(fuse_req_t req, struct fuse_pollhandle *ph)
 {
-    struct ev_handle *h = (struct ev_handle *)(uintptr_t)fi->fh;
+    gpointer pid = GINT_TO_POINTER(fuse_req_ctx(req)->pid);
+    uint64_t size = vdc_events_size();
     unsigned revents = 0;
     g_mutex_lock(&evf.lock);
-    if (h->next < vdc_events_size())
+    uint64_t *seen = g_hash_table_lookup(evf.seen, pid);
+    if (!seen || *seen < size) {
+        if (!seen) {
+            if (g_hash_table_size(evf.seen) >= MAX_POLLERS)
+                g_hash_table_remove_all(evf.seen);
+            seen = g_new(uint64_t, 1);
+            g_hash_table_insert(evf.seen, pid, seen);
+        }
+        *seen = size;
         revents = POLLIN | POLLRDNORM;
+    }
     if (ph) {
-        if (h->ph)
-            fuse_pollhandle_destroy(h->ph);
-        h->ph = ph;
+        if (evf.waiting.length >= MAX_WAITING) {
+            struct fuse_pollhandle *old = g_queue_pop_head(&evf.waiting);
+            fuse_lowlevel_notify_poll(old); /* a spurious wake-up: it polls again */
+            fuse_pollhandle_destroy(old);
+        }
+        g_queue_push_tail(&evf.waiting, ph);
     }
     g_mutex_unlock(&evf.lock);
     fuse_reply_poll(req, revents);
-}
-
-void vdc_events_file_release(fuse_req_t req, struct fuse_file_info *fi)
-{
-    struct ev_handle *h = (struct ev_handle *)(uintptr_t)fi->fh;
-    g_mutex_lock(&evf.lock);
-    evf.handles = g_list_remove(evf.handles, h);
-    if (h->ph)
-        fuse_pollhandle_destroy(h->ph);
-    g_mutex_unlock(&evf.lock);
-    g_free(h);
-    fuse_reply_err(req, 0);
 }

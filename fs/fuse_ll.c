@@ -9,21 +9,10 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include "dircache.h"
 #include "events.h"
 #include "inval.h"
 #include "tree.h"
-
-/* An open regular file: the content at open time, so a reader sees one
- * consistent version however many reads it takes. */
-struct vdc_file_handle {
-    GBytes *data;
-};
-
-/* An open directory: its listing at opendir time, with attributes. */
-struct dir_handle {
-    GArray *ents;  /* of struct vdc_dirent */
-    GArray *attrs; /* of struct stat, parallel to ents */
-};
 
 static uid_t owner_uid;
 static gid_t owner_gid;
@@ -160,73 +149,53 @@ static void vdc_readlink(fuse_req_t req, fuse_ino_t ino)
     g_free(target);
 }
 
+/* ENOSYS: the kernel then opens directories without asking us (no
+ * OPENDIR/RELEASEDIR round trip per directory of a crawl) and caches
+ * their listings until we invalidate them.  Readdir is stateless. */
 static void vdc_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-    struct vdc_node n;
-    struct dir_handle *d = NULL;
-    vdc_model_read_lock();
-    int rc = vdc_tree_resolve(ino, &n);
-    if (rc == 0 && vdc_tree_type(&n) != S_IFDIR)
-        rc = -ENOTDIR;
-    if (rc == 0) {
-        d = g_new0(struct dir_handle, 1);
-        d->ents = vdc_tree_list(&n);
-        d->attrs = g_array_sized_new(FALSE, FALSE, sizeof(struct stat), d->ents->len);
-        g_array_set_size(d->attrs, d->ents->len);
-        for (guint i = 0; i < d->ents->len; i++)
-            vdc_fuse_fill_attr(&g_array_index(d->ents, struct vdc_dirent, i).node,
-                               &g_array_index(d->attrs, struct stat, i));
-    }
-    vdc_model_read_unlock();
-    if (rc < 0) {
-        fuse_reply_err(req, -rc);
-        return;
-    }
-    fi->fh = (uintptr_t)d;
-    fi->cache_readdir = 1;
-    fi->keep_cache = 1;
-    if (fuse_reply_open(req, fi) == -ENOENT) {
-        vdc_dirents_free(d->ents);
-        g_array_free(d->attrs, TRUE);
-        g_free(d);
-    }
+    (void)ino, (void)fi;
+    fuse_reply_err(req, ENOSYS);
 }
 
-/* Offsets: 1 is ".", 2 is "..", 3 + i is entry i. */
-static void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-                           struct fuse_file_info *fi, bool plus)
+/* Offsets: 0 and 1 are "." and "..", 2 + i is entry i of the listing. */
+static void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool plus)
 {
-    struct dir_handle *d = (struct dir_handle *)(uintptr_t)fi->fh;
+    int err = 0;
+    struct vdc_listing *l = vdc_dircache_get(ino, &err);
+    if (!l) {
+        fuse_reply_err(req, err);
+        return;
+    }
     char *buf = g_malloc(size);
     size_t used = 0;
-    guint total = d->ents->len + 2;
-    for (off_t i = off; i < (off_t)total; i++) {
-        const char *name;
-        struct stat st;
-        if (i < 2) {
-            name = i == 0 ? "." : "..";
-            memset(&st, 0, sizeof st);
-            st.st_ino = ino;
-            st.st_mode = S_IFDIR;
-        } else {
-            name = g_array_index(d->ents, struct vdc_dirent, i - 2).name;
-            st = g_array_index(d->attrs, struct stat, i - 2);
+    off_t total = (off_t)l->ents->len + 2;
+    if (plus)
+        vdc_model_read_lock();
+    for (off_t i = off < 0 ? 0 : off; i < total; i++) {
+        struct fuse_entry_param e = {0};
+        const char *name = i == 0 ? "." : "..";
+        e.attr.st_mode = S_IFDIR;
+        e.attr.st_ino = ino;
+        if (i >= 2) {
+            const struct vdc_dirent *d = &g_array_index(l->ents, struct vdc_dirent, i - 2);
+            struct vdc_node n;
+            name = d->name;
+            e.attr.st_ino = d->node.ino;
+            e.attr.st_mode = vdc_tree_type(&d->node);
+            /* Attributes of now, not of when the listing was made. */
+            if (plus && vdc_tree_resolve(d->node.ino, &n) == 0)
+                fill_entry(&n, &e);
         }
-        size_t n;
-        if (plus) {
-            struct fuse_entry_param e = {.ino = i < 2 ? 0 : st.st_ino, .attr = st};
-            e.attr_timeout = e.entry_timeout = VDC_CACHE_SECONDS;
-            if (i >= 2 && g_array_index(d->ents, struct vdc_dirent, i - 2).node.kind ==
-                              VDC_N_EVENTS)
-                e.attr_timeout = 0;
-            n = fuse_add_direntry_plus(req, buf + used, size - used, name, &e, i + 1);
-        } else {
-            n = fuse_add_direntry(req, buf + used, size - used, name, &st, i + 1);
-        }
+        size_t n = plus ? fuse_add_direntry_plus(req, buf + used, size - used, name, &e, i + 1)
+                        : fuse_add_direntry(req, buf + used, size - used, name, &e.attr, i + 1);
         if (n > size - used)
             break;
         used += n;
     }
+    if (plus)
+        vdc_model_read_unlock();
+    vdc_listing_unref(l);
     fuse_reply_buf(req, buf, used);
     g_free(buf);
 }
@@ -234,57 +203,24 @@ static void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 static void vdc_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                         struct fuse_file_info *fi)
 {
-    readdir_common(req, ino, size, off, fi, false);
+    (void)fi;
+    readdir_common(req, ino, size, off, false);
 }
 
 static void vdc_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                             struct fuse_file_info *fi)
 {
-    readdir_common(req, ino, size, off, fi, true);
+    (void)fi;
+    readdir_common(req, ino, size, off, true);
 }
 
-static void vdc_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
-{
-    (void)ino;
-    struct dir_handle *d = (struct dir_handle *)(uintptr_t)fi->fh;
-    vdc_dirents_free(d->ents);
-    g_array_free(d->attrs, TRUE);
-    g_free(d);
-    fuse_reply_err(req, 0);
-}
-
+/* ENOSYS: the kernel then opens every file without asking us (see
+ * fuse_ll.h).  Writes are refused by the kernel itself: the mount is
+ * read-only. */
 static void vdc_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-    struct vdc_node n;
-    GBytes *data = NULL;
-    if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) {
-        fuse_reply_err(req, EROFS);
-        return;
-    }
-    vdc_model_read_lock();
-    int rc = vdc_tree_resolve(ino, &n);
-    if (rc == 0 && vdc_tree_type(&n) == S_IFDIR)
-        rc = -EISDIR;
-    if (rc == 0 && n.kind != VDC_N_EVENTS)
-        data = vdc_tree_content(&n);
-    vdc_model_read_unlock();
-    if (rc < 0) {
-        fuse_reply_err(req, -rc);
-        return;
-    }
-    if (n.kind == VDC_N_EVENTS) {
-        vdc_events_file_open(req, fi);
-        return;
-    }
-    struct vdc_file_handle *f = g_new0(struct vdc_file_handle, 1);
-    f->data = data;
-    fi->fh = (uintptr_t)f;
-    fi->keep_cache = 1; /* valid until we invalidate the inode */
-    fi->noflush = 1;
-    if (fuse_reply_open(req, fi) == -ENOENT) {
-        g_bytes_unref(f->data);
-        g_free(f);
-    }
+    (void)ino, (void)fi;
+    fuse_reply_err(req, ENOSYS);
 }
 
 static bool is_events(fuse_ino_t ino)
@@ -292,10 +228,10 @@ static bool is_events(fuse_ino_t ino)
     return ino == VDC_INO(0, VDC_STATIC_EVENTS);
 }
 
-/* A reader keeps the content it opened (one consistent version), and the
- * kernel keeps what it read in its page cache.  If the file changed
- * between open and this read, the invalidation for the change may have
- * come before these pages: invalidate again so they do not outlive it. */
+/* The reply goes to the kernel's page cache.  If the file changed after
+ * we took its content, the change's invalidation may already have been
+ * sent, before these pages existed: send another, so that stale pages do
+ * not outlive the change. */
 static void drop_if_stale(fuse_ino_t ino, GBytes *served)
 {
     struct vdc_node n;
@@ -311,37 +247,40 @@ static void drop_if_stale(fuse_ino_t ino, GBytes *served)
 static void vdc_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                      struct fuse_file_info *fi)
 {
+    (void)fi;
     if (is_events(ino)) {
-        vdc_events_file_read(req, size, off, fi);
+        vdc_events_file_read(req, size, off);
         return;
     }
-    struct vdc_file_handle *f = (struct vdc_file_handle *)(uintptr_t)fi->fh;
+    struct vdc_node n;
+    GBytes *data = NULL;
+    vdc_model_read_lock();
+    int rc = vdc_tree_resolve(ino, &n);
+    if (rc == 0 && vdc_tree_type(&n) == S_IFDIR)
+        rc = -EISDIR;
+    if (rc == 0)
+        data = vdc_tree_content(&n);
+    vdc_model_read_unlock();
+    if (rc < 0) {
+        fuse_reply_err(req, -rc);
+        return;
+    }
     gsize len;
-    const char *p = g_bytes_get_data(f->data, &len);
+    const char *p = g_bytes_get_data(data, &len);
     if (off < 0 || (uint64_t)off >= len)
         fuse_reply_buf(req, NULL, 0);
     else
         fuse_reply_buf(req, p + off, MIN(size, len - (size_t)off));
-    drop_if_stale(ino, f->data);
-}
-
-static void vdc_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
-{
-    if (is_events(ino)) {
-        vdc_events_file_release(req, fi);
-        return;
-    }
-    struct vdc_file_handle *f = (struct vdc_file_handle *)(uintptr_t)fi->fh;
-    g_bytes_unref(f->data);
-    g_free(f);
-    fuse_reply_err(req, 0);
+    drop_if_stale(ino, data);
+    g_bytes_unref(data);
 }
 
 static void vdc_poll(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
                      struct fuse_pollhandle *ph)
 {
+    (void)fi;
     if (is_events(ino)) {
-        vdc_events_file_poll(req, fi, ph);
+        vdc_events_file_poll(req, ph);
         return;
     }
     if (ph)
@@ -428,10 +367,8 @@ const struct fuse_lowlevel_ops vdc_fuse_ops = {
     .opendir = vdc_opendir,
     .readdir = vdc_readdir,
     .readdirplus = vdc_readdirplus,
-    .releasedir = vdc_releasedir,
     .open = vdc_open,
     .read = vdc_read,
-    .release = vdc_release,
     .poll = vdc_poll,
     .statfs = vdc_statfs,
     .setattr = erofs_setattr,

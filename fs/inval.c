@@ -1,6 +1,8 @@
 /* inval.c — a thread that sends the kernel invalidations, see inval.h. */
 #include "inval.h"
 
+#include "dircache.h"
+
 #define FUSE_USE_VERSION 314
 #include <fuse_lowlevel.h>
 #include <glib.h>
@@ -85,6 +87,9 @@ void vdc_inval_entry(uint64_t parent, const char *name)
 
 void vdc_inval_inode(uint64_t ino)
 {
+    /* Our own listing cache first, at once (callers hold the model lock),
+     * then the kernel's, from the notifier thread. */
+    vdc_dircache_drop(ino);
     push(ino, NULL);
 }
 

@@ -298,16 +298,17 @@ static int serve(const struct options *o, const struct vdc_config *cfg, int read
                          json_string(o->mountpoint), NULL);
         report_ready(ready_fd);
         ready_fd = -1;
-        struct fuse_loop_config *lc = fuse_loop_cfg_create();
-        fuse_loop_cfg_set_max_threads(lc, 16);
+        /* One thread serves every request: no handler ever waits (reads
+         * come from the model, nothing blocks on a host), and one thread
+         * costs less per request than handing requests between several. */
+        int rc = abs(fuse_session_loop(se));
         /* Ended by a stop signal, the loop returns that signal: a clean exit. */
-        int rc = abs(fuse_session_loop_mt(se, lc));
         status = rc == 0 || rc == SIGINT || rc == SIGTERM || rc == SIGHUP ? 0 : 1;
-        fuse_loop_cfg_destroy(lc);
         fuse_session_unmount(se);
         fuse_remove_signal_handlers(se);
     }
     bool stopped = stop_runners(runners);
+    vdc_events_file_shutdown();
     vdc_events_shutdown();
     vdc_inval_stop();
     if (se)
