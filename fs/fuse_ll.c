@@ -2,7 +2,6 @@
 #include "fuse_ll.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <poll.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -23,7 +22,7 @@ static double attr_timeout_of(const struct vdc_node *n)
     return n->kind == VDC_N_EVENTS ? 0.0 : VDC_CACHE_SECONDS;
 }
 
-void vdc_fuse_fill_attr(const struct vdc_node *node, struct stat *st)
+static void fill_attr(const struct vdc_node *node, struct stat *st)
 {
     mode_t type = vdc_tree_type(node);
     memset(st, 0, sizeof *st);
@@ -57,7 +56,7 @@ static void fill_entry(const struct vdc_node *n, struct fuse_entry_param *e)
     e->ino = n->ino;
     e->attr_timeout = attr_timeout_of(n);
     e->entry_timeout = VDC_CACHE_SECONDS;
-    vdc_fuse_fill_attr(n, &e->attr);
+    fill_attr(n, &e->attr);
 }
 
 static void vdc_init(void *userdata, struct fuse_conn_info *conn)
@@ -116,7 +115,7 @@ static void vdc_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
     vdc_model_read_lock();
     int rc = vdc_tree_resolve(ino, &n);
     if (rc == 0) {
-        vdc_fuse_fill_attr(&n, &st);
+        fill_attr(&n, &st);
         timeout = attr_timeout_of(&n);
     }
     vdc_model_read_unlock();

@@ -38,6 +38,49 @@ void vdc_dirents_free(GArray *a)
     g_array_free(a, TRUE);
 }
 
+static struct vdc_node fixed_node(const struct vdc_fixed_child *c, const struct vdc_node *dir)
+{
+    return dir->obj ? vdc_node_of(c->kind, dir->obj, c->sub) : vdc_node_static(c->kind, c->sub);
+}
+
+int vdc_fixed_lookup(const struct vdc_fixed_child *children, size_t n,
+                     const struct vdc_node *dir, const char *name, struct vdc_node *out)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(children[i].name, name) == 0) {
+            *out = fixed_node(&children[i], dir);
+            return 0;
+        }
+    }
+    return -ENOENT;
+}
+
+void vdc_fixed_list(const struct vdc_fixed_child *children, size_t n,
+                    const struct vdc_node *dir, GArray *out)
+{
+    for (size_t i = 0; i < n; i++)
+        vdc_dirents_add(out, children[i].name, fixed_node(&children[i], dir));
+}
+
+int vdc_map_lookup(GHashTable *map, enum vdc_node_kind kind, unsigned sub, const char *name,
+                   struct vdc_node *out)
+{
+    struct vdc_obj *o = g_hash_table_lookup(map, name);
+    if (!o)
+        return -ENOENT;
+    *out = vdc_node_of(kind, o, sub);
+    return 0;
+}
+
+void vdc_map_list(GHashTable *map, enum vdc_node_kind kind, unsigned sub, GArray *out)
+{
+    GHashTableIter it;
+    gpointer k, v;
+    g_hash_table_iter_init(&it, map);
+    while (g_hash_table_iter_next(&it, &k, &v))
+        vdc_dirents_add(out, k, vdc_node_of(kind, v, sub));
+}
+
 static const enum vdc_node_kind static_kinds[] = {
     [VDC_STATIC_ROOT] = VDC_N_ROOT,   [VDC_STATIC_HOSTS] = VDC_N_HOSTS,
     [VDC_STATIC_VMS] = VDC_N_VMS,     [VDC_STATIC_POOLS] = VDC_N_POOLS,

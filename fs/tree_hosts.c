@@ -1,5 +1,4 @@
 /* tree_hosts.c — hosts/<host>/{info.json, vms/<vm> -> ../../../vms/<vm>, pools/} */
-#include <errno.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -10,27 +9,16 @@
 static int hosts_lookup(const struct vdc_node *dir, const char *name, struct vdc_node *out)
 {
     (void)dir;
-    struct vdc_host *h = g_hash_table_lookup(vdc_model.host_by_name, name);
-    if (!h)
-        return -ENOENT;
-    *out = vdc_node_of(VDC_N_HOST, &h->o, VDC_HOST_DIR);
-    return 0;
+    return vdc_map_lookup(vdc_model.host_by_name, VDC_N_HOST, VDC_HOST_DIR, name, out);
 }
 
 static void hosts_list(const struct vdc_node *dir, GArray *out)
 {
     (void)dir;
-    for (guint i = 0; i < vdc_model.hosts->len; i++) {
-        struct vdc_host *h = g_ptr_array_index(vdc_model.hosts, i);
-        vdc_dirents_add(out, h->name, vdc_node_of(VDC_N_HOST, &h->o, VDC_HOST_DIR));
-    }
+    vdc_map_list(vdc_model.host_by_name, VDC_N_HOST, VDC_HOST_DIR, out);
 }
 
-static const struct {
-    const char *name;
-    enum vdc_node_kind kind;
-    unsigned sub;
-} host_files[] = {
+static const struct vdc_fixed_child host_files[] = {
     {"info.json", VDC_N_HOST_INFO, VDC_HOST_INFO},
     {"pools", VDC_N_HOST_POOLS, VDC_HOST_POOLS},
     {"vms", VDC_N_HOST_VMS, VDC_HOST_VMS},
@@ -38,20 +26,12 @@ static const struct {
 
 static int host_lookup(const struct vdc_node *dir, const char *name, struct vdc_node *out)
 {
-    for (size_t i = 0; i < G_N_ELEMENTS(host_files); i++) {
-        if (strcmp(host_files[i].name, name) == 0) {
-            *out = vdc_node_of(host_files[i].kind, dir->obj, host_files[i].sub);
-            return 0;
-        }
-    }
-    return -ENOENT;
+    return vdc_fixed_lookup(host_files, G_N_ELEMENTS(host_files), dir, name, out);
 }
 
 static void host_list(const struct vdc_node *dir, GArray *out)
 {
-    for (size_t i = 0; i < G_N_ELEMENTS(host_files); i++)
-        vdc_dirents_add(out, host_files[i].name,
-                        vdc_node_of(host_files[i].kind, dir->obj, host_files[i].sub));
+    vdc_fixed_list(host_files, G_N_ELEMENTS(host_files), dir, out);
 }
 
 static GBytes *host_info_content(const struct vdc_node *n)
@@ -59,22 +39,15 @@ static GBytes *host_info_content(const struct vdc_node *n)
     return g_bytes_ref(HOST(n)->info_json);
 }
 
+/* hosts/<host>/vms/<vm>: a symlink per VM of the host, by its own name. */
 static int host_vms_lookup(const struct vdc_node *dir, const char *name, struct vdc_node *out)
 {
-    struct vdc_vm *vm = g_hash_table_lookup(HOST(dir)->vms_by_fname, name);
-    if (!vm)
-        return -ENOENT;
-    *out = vdc_node_of(VDC_N_HOST_VMLINK, &vm->o, VDC_VM_HOSTLINK);
-    return 0;
+    return vdc_map_lookup(HOST(dir)->vms_by_fname, VDC_N_HOST_VMLINK, VDC_VM_HOSTLINK, name, out);
 }
 
 static void host_vms_list(const struct vdc_node *dir, GArray *out)
 {
-    GHashTableIter it;
-    gpointer k, v;
-    g_hash_table_iter_init(&it, HOST(dir)->vms_by_fname);
-    while (g_hash_table_iter_next(&it, &k, &v))
-        vdc_dirents_add(out, k, vdc_node_of(VDC_N_HOST_VMLINK, v, VDC_VM_HOSTLINK));
+    vdc_map_list(HOST(dir)->vms_by_fname, VDC_N_HOST_VMLINK, VDC_VM_HOSTLINK, out);
 }
 
 static GBytes *host_vmlink_content(const struct vdc_node *n)
@@ -86,20 +59,12 @@ static GBytes *host_vmlink_content(const struct vdc_node *n)
 
 static int host_pools_lookup(const struct vdc_node *dir, const char *name, struct vdc_node *out)
 {
-    struct vdc_hpool *p = g_hash_table_lookup(HOST(dir)->pools, name);
-    if (!p)
-        return -ENOENT;
-    *out = vdc_node_of(VDC_N_HPOOL, &p->o, VDC_HPOOL_DIR);
-    return 0;
+    return vdc_map_lookup(HOST(dir)->pools, VDC_N_HPOOL, VDC_HPOOL_DIR, name, out);
 }
 
 static void host_pools_list(const struct vdc_node *dir, GArray *out)
 {
-    GHashTableIter it;
-    gpointer k, v;
-    g_hash_table_iter_init(&it, HOST(dir)->pools);
-    while (g_hash_table_iter_next(&it, &k, &v))
-        vdc_dirents_add(out, k, vdc_node_of(VDC_N_HPOOL, v, VDC_HPOOL_DIR));
+    vdc_map_list(HOST(dir)->pools, VDC_N_HPOOL, VDC_HPOOL_DIR, out);
 }
 
 void vdc_tree_hosts_register(struct vdc_node_ops *ops)

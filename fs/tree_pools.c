@@ -1,7 +1,5 @@
 /* tree_pools.c — pools/<pool>/info.json (the cluster view) and the
  * per-host pools: hosts/<host>/pools/<pool>/{info.json, volumes/<vol>.json} */
-#include <errno.h>
-#include <string.h>
 #include <sys/stat.h>
 
 #include "tree.h"
@@ -11,34 +9,27 @@
 static int pools_lookup(const struct vdc_node *dir, const char *name, struct vdc_node *out)
 {
     (void)dir;
-    struct vdc_cpool *c = g_hash_table_lookup(vdc_model.cpools, name);
-    if (!c)
-        return -ENOENT;
-    *out = vdc_node_of(VDC_N_CPOOL, &c->o, VDC_CPOOL_DIR);
-    return 0;
+    return vdc_map_lookup(vdc_model.cpools, VDC_N_CPOOL, VDC_CPOOL_DIR, name, out);
 }
 
 static void pools_list(const struct vdc_node *dir, GArray *out)
 {
     (void)dir;
-    GHashTableIter it;
-    gpointer k, v;
-    g_hash_table_iter_init(&it, vdc_model.cpools);
-    while (g_hash_table_iter_next(&it, &k, &v))
-        vdc_dirents_add(out, k, vdc_node_of(VDC_N_CPOOL, v, VDC_CPOOL_DIR));
+    vdc_map_list(vdc_model.cpools, VDC_N_CPOOL, VDC_CPOOL_DIR, out);
 }
+
+static const struct vdc_fixed_child cpool_files[] = {
+    {"info.json", VDC_N_CPOOL_INFO, VDC_CPOOL_INFO},
+};
 
 static int cpool_lookup(const struct vdc_node *dir, const char *name, struct vdc_node *out)
 {
-    if (strcmp(name, "info.json") != 0)
-        return -ENOENT;
-    *out = vdc_node_of(VDC_N_CPOOL_INFO, dir->obj, VDC_CPOOL_INFO);
-    return 0;
+    return vdc_fixed_lookup(cpool_files, G_N_ELEMENTS(cpool_files), dir, name, out);
 }
 
 static void cpool_list(const struct vdc_node *dir, GArray *out)
 {
-    vdc_dirents_add(out, "info.json", vdc_node_of(VDC_N_CPOOL_INFO, dir->obj, VDC_CPOOL_INFO));
+    vdc_fixed_list(cpool_files, G_N_ELEMENTS(cpool_files), dir, out);
 }
 
 static GBytes *cpool_info_content(const struct vdc_node *n)
@@ -46,21 +37,19 @@ static GBytes *cpool_info_content(const struct vdc_node *n)
     return g_bytes_ref(((struct vdc_cpool *)n->obj)->info_json);
 }
 
+static const struct vdc_fixed_child hpool_files[] = {
+    {"info.json", VDC_N_HPOOL_INFO, VDC_HPOOL_INFO},
+    {"volumes", VDC_N_HPOOL_VOLS, VDC_HPOOL_VOLS},
+};
+
 static int hpool_lookup(const struct vdc_node *dir, const char *name, struct vdc_node *out)
 {
-    if (strcmp(name, "info.json") == 0)
-        *out = vdc_node_of(VDC_N_HPOOL_INFO, dir->obj, VDC_HPOOL_INFO);
-    else if (strcmp(name, "volumes") == 0)
-        *out = vdc_node_of(VDC_N_HPOOL_VOLS, dir->obj, VDC_HPOOL_VOLS);
-    else
-        return -ENOENT;
-    return 0;
+    return vdc_fixed_lookup(hpool_files, G_N_ELEMENTS(hpool_files), dir, name, out);
 }
 
 static void hpool_list(const struct vdc_node *dir, GArray *out)
 {
-    vdc_dirents_add(out, "info.json", vdc_node_of(VDC_N_HPOOL_INFO, dir->obj, VDC_HPOOL_INFO));
-    vdc_dirents_add(out, "volumes", vdc_node_of(VDC_N_HPOOL_VOLS, dir->obj, VDC_HPOOL_VOLS));
+    vdc_fixed_list(hpool_files, G_N_ELEMENTS(hpool_files), dir, out);
 }
 
 static GBytes *hpool_info_content(const struct vdc_node *n)
@@ -70,20 +59,12 @@ static GBytes *hpool_info_content(const struct vdc_node *n)
 
 static int vols_lookup(const struct vdc_node *dir, const char *name, struct vdc_node *out)
 {
-    struct vdc_volume *v = g_hash_table_lookup(HPOOL(dir)->volumes, name);
-    if (!v)
-        return -ENOENT;
-    *out = vdc_node_of(VDC_N_VOLUME, &v->o, VDC_VOLUME_FILE);
-    return 0;
+    return vdc_map_lookup(HPOOL(dir)->volumes, VDC_N_VOLUME, VDC_VOLUME_FILE, name, out);
 }
 
 static void vols_list(const struct vdc_node *dir, GArray *out)
 {
-    GHashTableIter it;
-    gpointer k, v;
-    g_hash_table_iter_init(&it, HPOOL(dir)->volumes);
-    while (g_hash_table_iter_next(&it, &k, &v))
-        vdc_dirents_add(out, k, vdc_node_of(VDC_N_VOLUME, v, VDC_VOLUME_FILE));
+    vdc_map_list(HPOOL(dir)->volumes, VDC_N_VOLUME, VDC_VOLUME_FILE, out);
 }
 
 static GBytes *volume_content(const struct vdc_node *n)

@@ -1,15 +1,9 @@
 /* tree_root.c — the top of the tree: hosts/, vms/, pools/, events. */
-#include <errno.h>
-#include <string.h>
 #include <sys/stat.h>
 
 #include "tree.h"
 
-static const struct {
-    const char *name;
-    enum vdc_node_kind kind;
-    unsigned sub;
-} top[] = {
+static const struct vdc_fixed_child top[] = {
     {"events", VDC_N_EVENTS, VDC_STATIC_EVENTS},
     {"hosts", VDC_N_HOSTS, VDC_STATIC_HOSTS},
     {"pools", VDC_N_POOLS, VDC_STATIC_POOLS},
@@ -18,27 +12,17 @@ static const struct {
 
 static int root_lookup(const struct vdc_node *dir, const char *name, struct vdc_node *out)
 {
-    (void)dir;
-    for (size_t i = 0; i < G_N_ELEMENTS(top); i++) {
-        if (strcmp(top[i].name, name) == 0) {
-            *out = vdc_node_static(top[i].kind, top[i].sub);
-            return 0;
-        }
-    }
-    return -ENOENT;
+    return vdc_fixed_lookup(top, G_N_ELEMENTS(top), dir, name, out);
 }
 
 static void root_list(const struct vdc_node *dir, GArray *out)
 {
-    (void)dir;
-    for (size_t i = 0; i < G_N_ELEMENTS(top); i++)
-        vdc_dirents_add(out, top[i].name, vdc_node_static(top[i].kind, top[i].sub));
+    vdc_fixed_list(top, G_N_ELEMENTS(top), dir, out);
 }
 
 void vdc_tree_root_register(struct vdc_node_ops *ops)
 {
-    ops[VDC_N_ROOT] = (struct vdc_node_ops){.type = S_IFDIR, .lookup = root_lookup,
-                                            .list = root_list};
+    ops[VDC_N_ROOT] = (struct vdc_node_ops){S_IFDIR, root_lookup, root_list, NULL};
     /* The FUSE layer serves the events log itself (events_file.c). */
-    ops[VDC_N_EVENTS] = (struct vdc_node_ops){.type = S_IFREG};
+    ops[VDC_N_EVENTS] = (struct vdc_node_ops){S_IFREG, NULL, NULL, NULL};
 }

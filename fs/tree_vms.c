@@ -1,6 +1,4 @@
 /* tree_vms.c — vms/<vm>/{state, status.json, domain.xml} */
-#include <errno.h>
-#include <string.h>
 #include <sys/stat.h>
 
 #include "tree.h"
@@ -10,28 +8,16 @@
 static int vms_lookup(const struct vdc_node *dir, const char *name, struct vdc_node *out)
 {
     (void)dir;
-    struct vdc_vm *vm = g_hash_table_lookup(vdc_model.vms_by_display, name);
-    if (!vm)
-        return -ENOENT;
-    *out = vdc_node_of(VDC_N_VM, &vm->o, VDC_VM_DIR);
-    return 0;
+    return vdc_map_lookup(vdc_model.vms_by_display, VDC_N_VM, VDC_VM_DIR, name, out);
 }
 
 static void vms_list(const struct vdc_node *dir, GArray *out)
 {
     (void)dir;
-    GHashTableIter it;
-    gpointer k, v;
-    g_hash_table_iter_init(&it, vdc_model.vms_by_display);
-    while (g_hash_table_iter_next(&it, &k, &v))
-        vdc_dirents_add(out, k, vdc_node_of(VDC_N_VM, v, VDC_VM_DIR));
+    vdc_map_list(vdc_model.vms_by_display, VDC_N_VM, VDC_VM_DIR, out);
 }
 
-static const struct {
-    const char *name;
-    enum vdc_node_kind kind;
-    unsigned sub;
-} vm_files[] = {
+static const struct vdc_fixed_child vm_files[] = {
     {"domain.xml", VDC_N_VM_DOMXML, VDC_VM_DOMXML},
     {"state", VDC_N_VM_STATE, VDC_VM_STATE},
     {"status.json", VDC_N_VM_STATUS, VDC_VM_STATUS},
@@ -39,20 +25,12 @@ static const struct {
 
 static int vm_lookup(const struct vdc_node *dir, const char *name, struct vdc_node *out)
 {
-    for (size_t i = 0; i < G_N_ELEMENTS(vm_files); i++) {
-        if (strcmp(vm_files[i].name, name) == 0) {
-            *out = vdc_node_of(vm_files[i].kind, dir->obj, vm_files[i].sub);
-            return 0;
-        }
-    }
-    return -ENOENT;
+    return vdc_fixed_lookup(vm_files, G_N_ELEMENTS(vm_files), dir, name, out);
 }
 
 static void vm_list(const struct vdc_node *dir, GArray *out)
 {
-    for (size_t i = 0; i < G_N_ELEMENTS(vm_files); i++)
-        vdc_dirents_add(out, vm_files[i].name,
-                        vdc_node_of(vm_files[i].kind, dir->obj, vm_files[i].sub));
+    vdc_fixed_list(vm_files, G_N_ELEMENTS(vm_files), dir, out);
 }
 
 static GBytes *vm_state_content(const struct vdc_node *n)

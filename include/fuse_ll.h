@@ -23,10 +23,6 @@
 
 extern const struct fuse_lowlevel_ops vdc_fuse_ops;
 
-/* Fills @st for @node.  Model read lock held. */
-struct vdc_node;
-void vdc_fuse_fill_attr(const struct vdc_node *node, struct stat *st);
-
 /* The events file (events_file.c); stateless, like every file here. */
 void vdc_events_file_init(struct fuse_session *se);
 void vdc_events_file_shutdown(void);

@@ -63,6 +63,25 @@ struct vdc_node vdc_node_static(enum vdc_node_kind kind, unsigned sub);
 struct vdc_node vdc_node_of(enum vdc_node_kind kind, struct vdc_obj *obj, unsigned sub);
 void vdc_dirents_add(GArray *out, const char *name, struct vdc_node node);
 
+/* The two shapes of directory the subtrees are made of. */
+
+/* A fixed list of files of the directory's own object (static nodes
+ * when the directory is static). */
+struct vdc_fixed_child {
+    const char *name;
+    enum vdc_node_kind kind;
+    unsigned sub;
+};
+int vdc_fixed_lookup(const struct vdc_fixed_child *children, size_t n,
+                     const struct vdc_node *dir, const char *name, struct vdc_node *out);
+void vdc_fixed_list(const struct vdc_fixed_child *children, size_t n,
+                    const struct vdc_node *dir, GArray *out);
+
+/* The objects of a map from file name to object (struct vdc_obj first). */
+int vdc_map_lookup(GHashTable *map, enum vdc_node_kind kind, unsigned sub, const char *name,
+                   struct vdc_node *out);
+void vdc_map_list(GHashTable *map, enum vdc_node_kind kind, unsigned sub, GArray *out);
+
 /* Per-subtree registration: each fills in the ops of its kinds. */
 void vdc_tree_root_register(struct vdc_node_ops *ops);
 void vdc_tree_hosts_register(struct vdc_node_ops *ops);
