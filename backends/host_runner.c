@@ -1,6 +1,8 @@
 /* host_runner.c — the per-host thread, see host_runner.h. */
 #include "host_runner.h"
 
+#include <malloc.h>
+
 #include "model.h"
 
 #define BACKOFF_MIN_US (500 * 1000)
@@ -118,6 +120,8 @@ static int refresh(struct vdc_runner *r, struct hv_conn *c, bool deep, char **er
     if (rc < 0 || r->ops->list_pools(c, &pools, err) < 0)
         return -1;
     vdc_model_host_sync_pools(r->host, pools);
+    if (deep)
+        malloc_trim(0); /* a deep refresh churned every VM's buffers */
     return 0;
 }
 

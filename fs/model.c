@@ -64,7 +64,7 @@ void vdc_model_init(void)
     g_rw_lock_init(&vdc_model.lock);
     vdc_model.hosts = g_ptr_array_new();
     vdc_model.host_by_name = g_hash_table_new(g_str_hash, g_str_equal);
-    vdc_model.vms_by_display = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    vdc_model.vms_by_display = g_hash_table_new(g_str_hash, g_str_equal);
     vdc_model.vms_by_name = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
                                                   (GDestroyNotify)g_ptr_array_unref);
     vdc_model.cpools = g_hash_table_new(g_str_hash, g_str_equal);
@@ -115,8 +115,8 @@ unsigned vdc_model_add_host(const char *name, const char *uri)
     h->index = vdc_model.hosts->len;
     h->name = g_strdup(name);
     h->uri = g_strdup(uri);
-    h->vms = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
-    h->vms_by_fname = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    h->vms = g_hash_table_new(g_str_hash, g_str_equal);
+    h->vms_by_fname = g_hash_table_new(g_str_hash, g_str_equal);
     h->pools = g_hash_table_new(g_str_hash, g_str_equal);
     h->error = g_strdup("not connected yet");
     g_ptr_array_add(vdc_model.hosts, h);
@@ -228,14 +228,17 @@ static GPtrArray *vms_named(const char *raw)
     return g_hash_table_lookup(vdc_model.vms_by_name, raw);
 }
 
-/* The name indexes (vms_by_display, a host's vms_by_fname) own copies of
- * their keys.  For an instant two VMs may want one name (two VMs that
- * swap names, seen one at a time): the first keeps it, and the other
- * claims it again when the first lets go (vms_reclaim). */
+/* The name indexes (vms_by_display, a host's vms_by_fname) borrow their
+ * keys from the VM that holds the name; memory is tight at 10,000 VMs.
+ * For an instant two VMs may want one name (two VMs that swap names, seen
+ * one at a time): the first keeps it, and the other claims it again when
+ * the first lets go (vms_reclaim).  A name is only ever inserted when
+ * absent, and released before its VM renames or goes, so a key never
+ * points into another VM's freed string. */
 static void index_claim(GHashTable *idx, const char *name, struct vdc_vm *vm)
 {
     if (!g_hash_table_contains(idx, name))
-        g_hash_table_insert(idx, g_strdup(name), vm);
+        g_hash_table_insert(idx, (char *)name, vm);
 }
 
 static void index_release(GHashTable *idx, const char *name, struct vdc_vm *vm)
@@ -382,7 +385,7 @@ static void vm_create(struct vdc_host *h, struct hv_vm *facts)
     vm->autostart = facts->autostart;
     vm->persistent = facts->persistent;
     vm->domain_xml = take_domain_xml(facts);
-    g_hash_table_insert(h->vms, g_strdup(vm->uuid), vm);
+    g_hash_table_insert(h->vms, vm->uuid, vm);
     vm_index(vm);
     vm_render(vm, facts, vm->state);
     hv_vm_free(facts);

@@ -55,8 +55,8 @@ struct vdc_host {
     char *error;                /* last connection error, NULL if none */
     struct hv_host_info *info;  /* last known, NULL before first connect */
     GBytes *info_json;
-    GHashTable *vms;            /* uuid (owned copy) -> struct vdc_vm*, owns the VMs */
-    GHashTable *vms_by_fname;   /* encoded name -> struct vdc_vm* */
+    GHashTable *vms;            /* vm->uuid -> struct vdc_vm*, owns the VMs */
+    GHashTable *vms_by_fname;   /* vm->fname -> struct vdc_vm* (borrowed keys) */
     GHashTable *pools;          /* encoded name -> struct vdc_hpool*, owns */
 };
 
@@ -106,7 +106,7 @@ struct vdc_model {
     GRWLock lock;
     GPtrArray *hosts;           /* of struct vdc_host*, owned, config order */
     GHashTable *host_by_name;   /* name -> host */
-    GHashTable *vms_by_display; /* display name -> vm */
+    GHashTable *vms_by_display; /* vm->display -> vm (borrowed keys) */
     GHashTable *vms_by_name;    /* raw name -> GPtrArray of vm (not owned) */
     GHashTable *cpools;         /* fname -> struct vdc_cpool*, owned */
     GHashTable *objs;           /* id (uint64 key) -> struct vdc_obj* */
