@@ -42,9 +42,7 @@ static void fill_attr(const struct vdc_node *node, struct stat *st)
         st->st_mode = S_IFREG | 0444;
         st->st_size = (off_t)vdc_events_size();
     } else {
-        GBytes *b = vdc_tree_content(node);
-        st->st_size = (off_t)g_bytes_get_size(b);
-        g_bytes_unref(b);
+        st->st_size = (off_t)vdc_tree_size(node);
         st->st_mode = type == S_IFLNK ? (S_IFLNK | 0777) : (S_IFREG | 0444);
     }
     st->st_blocks = (st->st_size + 511) / 512;
@@ -230,17 +228,18 @@ static bool is_events(fuse_ino_t ino)
 /* The reply goes to the kernel's page cache.  If the file changed after
  * we took its content, the change's invalidation may already have been
  * sent, before these pages existed: send another, so that stale pages do
- * not outlive the change. */
-static void drop_if_stale(fuse_ino_t ino, GBytes *served)
+ * not outlive the change.  An object's mtime moves with every change of
+ * anything it shows, so it tells whether @served is still current. */
+static void drop_if_stale(fuse_ino_t ino, struct timespec served)
 {
     struct vdc_node n;
     vdc_model_read_lock();
-    GBytes *now = vdc_tree_resolve(ino, &n) == 0 ? vdc_tree_content(&n) : NULL;
+    bool current = vdc_tree_resolve(ino, &n) == 0 &&
+                   vdc_tree_mtime(&n)->tv_sec == served.tv_sec &&
+                   vdc_tree_mtime(&n)->tv_nsec == served.tv_nsec;
     vdc_model_read_unlock();
-    if (now != served)
+    if (!current)
         vdc_inval_inode(ino);
-    if (now)
-        g_bytes_unref(now);
 }
 
 static void vdc_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -252,13 +251,16 @@ static void vdc_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
         return;
     }
     struct vdc_node n;
+    struct timespec version = {0};
     GBytes *data = NULL;
     vdc_model_read_lock();
     int rc = vdc_tree_resolve(ino, &n);
     if (rc == 0 && vdc_tree_type(&n) == S_IFDIR)
         rc = -EISDIR;
-    if (rc == 0)
+    if (rc == 0) {
         data = vdc_tree_content(&n);
+        version = *vdc_tree_mtime(&n);
+    }
     vdc_model_read_unlock();
     if (rc < 0) {
         fuse_reply_err(req, -rc);
@@ -270,7 +272,7 @@ static void vdc_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
         fuse_reply_buf(req, NULL, 0);
     else
         fuse_reply_buf(req, p + off, MIN(size, len - (size_t)off));
-    drop_if_stale(ino, data);
+    drop_if_stale(ino, version);
     g_bytes_unref(data);
 }
 

@@ -14,6 +14,7 @@
 #include "inval.h"
 #include "names.h"
 #include "render.h"
+#include "ztext.h"
 
 struct vdc_model vdc_model;
 
@@ -362,14 +363,11 @@ static void emit_vm_event(struct vdc_vm *vm, const char *event)
                      NULL);
 }
 
-/* Moves the domain XML out of @facts into a GBytes. */
-static GBytes *take_domain_xml(struct hv_vm *facts)
+/* The domain XML of @facts, packed (ztext.h). */
+static GBytes *pack_domain_xml(const struct hv_vm *facts)
 {
-    char *xml = g_steal_pointer(&facts->domain_xml);
-    if (!xml)
-        return g_bytes_new_static("", 0);
-    size_t n = strlen(xml);
-    return g_bytes_new_take(xml, n);
+    const char *xml = facts->domain_xml ? facts->domain_xml : "";
+    return vdc_ztext_pack(xml, strlen(xml));
 }
 
 /* Both take @facts (consumed). */
@@ -384,7 +382,7 @@ static void vm_create(struct vdc_host *h, struct hv_vm *facts)
     vm->state = vm->last_seen = facts->state;
     vm->autostart = facts->autostart;
     vm->persistent = facts->persistent;
-    vm->domain_xml = take_domain_xml(facts);
+    vm->domain_xml = pack_domain_xml(facts);
     g_hash_table_insert(h->vms, vm->uuid, vm);
     vm_index(vm);
     vm_render(vm, facts, vm->state);
@@ -407,7 +405,7 @@ static void vm_apply(struct vdc_vm *vm, struct hv_vm *facts)
         vm->fname = vdc_name_encode(facts->name);
         vm_index(vm);
     }
-    GBytes *xml = take_domain_xml(facts);
+    GBytes *xml = pack_domain_xml(facts);
     bool xml_changed = set_content(&vm->domain_xml, xml, VDC_INO(vm->o.id, VDC_VM_DOMXML));
     vm->state = vm->last_seen = facts->state;
     vm->autostart = facts->autostart;

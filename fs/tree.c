@@ -165,6 +165,17 @@ GBytes *vdc_tree_content(const struct vdc_node *n)
     return b ? b : g_bytes_new_static("", 0);
 }
 
+size_t vdc_tree_size(const struct vdc_node *n)
+{
+    const struct vdc_node_ops *ops = &node_ops[n->kind];
+    if (ops->size)
+        return ops->size(n);
+    GBytes *b = vdc_tree_content(n);
+    size_t len = g_bytes_get_size(b);
+    g_bytes_unref(b);
+    return len;
+}
+
 mode_t vdc_tree_type(const struct vdc_node *n)
 {
     return node_ops[n->kind].type;

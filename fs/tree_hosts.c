@@ -69,11 +69,10 @@ static void host_pools_list(const struct vdc_node *dir, GArray *out)
 
 void vdc_tree_hosts_register(struct vdc_node_ops *ops)
 {
-    ops[VDC_N_HOSTS] = (struct vdc_node_ops){S_IFDIR, hosts_lookup, hosts_list, NULL};
-    ops[VDC_N_HOST] = (struct vdc_node_ops){S_IFDIR, host_lookup, host_list, NULL};
-    ops[VDC_N_HOST_INFO] = (struct vdc_node_ops){S_IFREG, NULL, NULL, host_info_content};
-    ops[VDC_N_HOST_VMS] = (struct vdc_node_ops){S_IFDIR, host_vms_lookup, host_vms_list, NULL};
-    ops[VDC_N_HOST_VMLINK] = (struct vdc_node_ops){S_IFLNK, NULL, NULL, host_vmlink_content};
-    ops[VDC_N_HOST_POOLS] =
-        (struct vdc_node_ops){S_IFDIR, host_pools_lookup, host_pools_list, NULL};
+    ops[VDC_N_HOSTS] = VDC_DIR_OPS(hosts_lookup, hosts_list);
+    ops[VDC_N_HOST] = VDC_DIR_OPS(host_lookup, host_list);
+    ops[VDC_N_HOST_INFO] = VDC_FILE_OPS(host_info_content);
+    ops[VDC_N_HOST_VMS] = VDC_DIR_OPS(host_vms_lookup, host_vms_list);
+    ops[VDC_N_HOST_VMLINK] = VDC_LINK_OPS(host_vmlink_content);
+    ops[VDC_N_HOST_POOLS] = VDC_DIR_OPS(host_pools_lookup, host_pools_list);
 }

@@ -74,11 +74,11 @@ static GBytes *volume_content(const struct vdc_node *n)
 
 void vdc_tree_pools_register(struct vdc_node_ops *ops)
 {
-    ops[VDC_N_POOLS] = (struct vdc_node_ops){S_IFDIR, pools_lookup, pools_list, NULL};
-    ops[VDC_N_CPOOL] = (struct vdc_node_ops){S_IFDIR, cpool_lookup, cpool_list, NULL};
-    ops[VDC_N_CPOOL_INFO] = (struct vdc_node_ops){S_IFREG, NULL, NULL, cpool_info_content};
-    ops[VDC_N_HPOOL] = (struct vdc_node_ops){S_IFDIR, hpool_lookup, hpool_list, NULL};
-    ops[VDC_N_HPOOL_INFO] = (struct vdc_node_ops){S_IFREG, NULL, NULL, hpool_info_content};
-    ops[VDC_N_HPOOL_VOLS] = (struct vdc_node_ops){S_IFDIR, vols_lookup, vols_list, NULL};
-    ops[VDC_N_VOLUME] = (struct vdc_node_ops){S_IFREG, NULL, NULL, volume_content};
+    ops[VDC_N_POOLS] = VDC_DIR_OPS(pools_lookup, pools_list);
+    ops[VDC_N_CPOOL] = VDC_DIR_OPS(cpool_lookup, cpool_list);
+    ops[VDC_N_CPOOL_INFO] = VDC_FILE_OPS(cpool_info_content);
+    ops[VDC_N_HPOOL] = VDC_DIR_OPS(hpool_lookup, hpool_list);
+    ops[VDC_N_HPOOL_INFO] = VDC_FILE_OPS(hpool_info_content);
+    ops[VDC_N_HPOOL_VOLS] = VDC_DIR_OPS(vols_lookup, vols_list);
+    ops[VDC_N_VOLUME] = VDC_FILE_OPS(volume_content);
 }

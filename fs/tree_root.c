@@ -22,7 +22,7 @@ static void root_list(const struct vdc_node *dir, GArray *out)
 
 void vdc_tree_root_register(struct vdc_node_ops *ops)
 {
-    ops[VDC_N_ROOT] = (struct vdc_node_ops){S_IFDIR, root_lookup, root_list, NULL};
+    ops[VDC_N_ROOT] = VDC_DIR_OPS(root_lookup, root_list);
     /* The FUSE layer serves the events log itself (events_file.c). */
-    ops[VDC_N_EVENTS] = (struct vdc_node_ops){S_IFREG, NULL, NULL, NULL};
+    ops[VDC_N_EVENTS] = VDC_FILE_OPS(NULL);
 }

@@ -2,6 +2,7 @@
 #include <sys/stat.h>
 
 #include "tree.h"
+#include "ztext.h"
 
 #define VM(n) ((struct vdc_vm *)(n)->obj)
 
@@ -45,14 +46,20 @@ static GBytes *vm_status_content(const struct vdc_node *n)
 
 static GBytes *vm_domxml_content(const struct vdc_node *n)
 {
-    return g_bytes_ref(VM(n)->domain_xml);
+    return vdc_ztext_unpack(VM(n)->domain_xml);
+}
+
+static size_t vm_domxml_size(const struct vdc_node *n)
+{
+    return vdc_ztext_size(VM(n)->domain_xml);
 }
 
 void vdc_tree_vms_register(struct vdc_node_ops *ops)
 {
-    ops[VDC_N_VMS] = (struct vdc_node_ops){S_IFDIR, vms_lookup, vms_list, NULL};
-    ops[VDC_N_VM] = (struct vdc_node_ops){S_IFDIR, vm_lookup, vm_list, NULL};
-    ops[VDC_N_VM_STATE] = (struct vdc_node_ops){S_IFREG, NULL, NULL, vm_state_content};
-    ops[VDC_N_VM_STATUS] = (struct vdc_node_ops){S_IFREG, NULL, NULL, vm_status_content};
-    ops[VDC_N_VM_DOMXML] = (struct vdc_node_ops){S_IFREG, NULL, NULL, vm_domxml_content};
+    ops[VDC_N_VMS] = VDC_DIR_OPS(vms_lookup, vms_list);
+    ops[VDC_N_VM] = VDC_DIR_OPS(vm_lookup, vm_list);
+    ops[VDC_N_VM_STATE] = VDC_FILE_OPS(vm_state_content);
+    ops[VDC_N_VM_STATUS] = VDC_FILE_OPS(vm_status_content);
+    ops[VDC_N_VM_DOMXML] = VDC_FILE_OPS(vm_domxml_content);
+    ops[VDC_N_VM_DOMXML].size = vm_domxml_size;
 }

@@ -71,8 +71,9 @@ struct vdc_vm {
     enum vdc_vm_state last_seen; /* last state the host reported */
     bool autostart, persistent;
     /* What the files show.  The parsed facts are not kept (10,000 VMs must
-     * fit in little memory): status.json is rendered when they arrive, and
-     * state and the host symlink are derived from the fields above. */
+     * fit in little memory): status.json is rendered when they arrive,
+     * state and the host symlink are derived from the fields above, and
+     * the domain XML is kept packed (ztext.h). */
     GBytes *domain_xml, *status_json;
 };
 

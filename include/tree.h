@@ -9,6 +9,7 @@
 #define VDCFS_TREE_H
 
 #include <glib.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "model.h"
@@ -42,7 +43,14 @@ struct vdc_node_ops {
     void (*list)(const struct vdc_node *dir, GArray *out);
     /* Files and symlinks: the content, a new reference. */
     GBytes *(*content)(const struct vdc_node *n);
+    /* Optional: the content's length, where it is cheaper than content(). */
+    size_t (*size)(const struct vdc_node *n);
 };
+
+#define VDC_DIR_OPS(lookup_fn, list_fn)                                                \
+    ((struct vdc_node_ops){.type = S_IFDIR, .lookup = (lookup_fn), .list = (list_fn)})
+#define VDC_FILE_OPS(content_fn) ((struct vdc_node_ops){.type = S_IFREG, .content = (content_fn)})
+#define VDC_LINK_OPS(content_fn) ((struct vdc_node_ops){.type = S_IFLNK, .content = (content_fn)})
 
 /* Puts the subtrees' ops together; call once before any other vdc_tree_*. */
 void vdc_tree_init(void);
@@ -55,6 +63,7 @@ int vdc_tree_lookup(const struct vdc_node *dir, const char *name, struct vdc_nod
 GArray *vdc_tree_list(const struct vdc_node *dir);
 void vdc_dirents_free(GArray *a);
 GBytes *vdc_tree_content(const struct vdc_node *n);
+size_t vdc_tree_size(const struct vdc_node *n);
 mode_t vdc_tree_type(const struct vdc_node *n);
 const struct timespec *vdc_tree_mtime(const struct vdc_node *n);
 
