@@ -199,9 +199,19 @@ void vdc_model_host_disconnected(unsigned index, const char *error)
  * status.json with the current state; invalidates what changed. */
 static void vm_render(struct vdc_vm *vm, const struct hv_vm *facts, enum vdc_vm_state before)
 {
-    GBytes *status = facts ? vdc_render_vm_status(facts, vm->host->name, vm->state)
-                           : vdc_render_vm_status_state(vm->status_json, vm->state);
-    bool changed = set_content(&vm->status_json, status, VDC_INO(vm->o.id, VDC_VM_STATUS));
+    GBytes *status;
+    if (facts) {
+        status = vdc_render_vm_status(facts, vm->host->name, vm->state);
+    } else {
+        GBytes *last = vdc_ztext_unpack(vm->status_json);
+        status = vdc_render_vm_status_state(last, vm->state);
+        g_bytes_unref(last);
+    }
+    gsize n;
+    const char *text = g_bytes_get_data(status, &n);
+    GBytes *packed = vdc_ztext_pack(text, n);
+    g_bytes_unref(status);
+    bool changed = set_content(&vm->status_json, packed, VDC_INO(vm->o.id, VDC_VM_STATUS));
     if (before != vm->state) {
         vdc_inval_inode(VDC_INO(vm->o.id, VDC_VM_STATE));
         changed = true;

@@ -41,7 +41,12 @@ static GBytes *vm_state_content(const struct vdc_node *n)
 
 static GBytes *vm_status_content(const struct vdc_node *n)
 {
-    return g_bytes_ref(VM(n)->status_json);
+    return vdc_ztext_unpack(VM(n)->status_json);
+}
+
+static size_t vm_status_size(const struct vdc_node *n)
+{
+    return vdc_ztext_size(VM(n)->status_json);
 }
 
 static GBytes *vm_domxml_content(const struct vdc_node *n)
@@ -60,6 +65,7 @@ void vdc_tree_vms_register(struct vdc_node_ops *ops)
     ops[VDC_N_VM] = VDC_DIR_OPS(vm_lookup, vm_list);
     ops[VDC_N_VM_STATE] = VDC_FILE_OPS(vm_state_content);
     ops[VDC_N_VM_STATUS] = VDC_FILE_OPS(vm_status_content);
+    ops[VDC_N_VM_STATUS].size = vm_status_size;
     ops[VDC_N_VM_DOMXML] = VDC_FILE_OPS(vm_domxml_content);
     ops[VDC_N_VM_DOMXML].size = vm_domxml_size;
 }

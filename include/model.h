@@ -73,7 +73,7 @@ struct vdc_vm {
     /* What the files show.  The parsed facts are not kept (10,000 VMs must
      * fit in little memory): status.json is rendered when they arrive,
      * state and the host symlink are derived from the fields above, and
-     * the domain XML is kept packed (ztext.h). */
+     * both documents are kept packed (ztext.h). */
     GBytes *domain_xml, *status_json;
 };
 

@@ -1,9 +1,10 @@
 /* ztext.h — compressed text for documents the model keeps but rarely serves.
  *
- * Every VM's domain XML must stay in memory (reads never wait on a host),
- * and at 10,000 VMs it is the largest thing the daemon holds.  It is kept
- * deflated with a preset dictionary of libvirt domain XML (3-4x smaller)
- * and inflated when read; a read is a page-cache miss, so that is rare.
+ * Every VM's domain XML and status.json must stay in memory (reads never
+ * wait on a host), and at 10,000 VMs they are the largest things the
+ * daemon holds.  They are kept deflated with a preset dictionary of
+ * libvirt domain XML and of our status.json (3-4x smaller) and inflated
+ * when read; a read is a page-cache miss, so that is rare.
  *
  * A packed text is a GBytes: its uncompressed length (4 bytes) then the
  * deflate stream.  Packing is deterministic, so two packed texts are equal
