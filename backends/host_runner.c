@@ -98,26 +98,26 @@ static int refresh(struct vdc_runner *r, struct hv_conn *c, bool deep, char **er
     if (r->ops->list_vm_briefs(c, &briefs, err) < 0)
         return -1;
     GHashTable *alive = g_hash_table_new(g_str_hash, g_str_equal);
-    int rc = 0;
-    for (guint i = 0; i < briefs->len && rc == 0; i++) {
+    for (guint i = 0; i < briefs->len; i++) {
         const struct hv_vm_brief *b = &g_array_index(briefs, struct hv_vm_brief, i);
         g_hash_table_add(alive, (gpointer)b->uuid);
         if (!deep && vdc_model_vm_matches(r->host, b))
             continue;
         struct hv_vm *vm = NULL;
-        int got = r->ops->get_vm(c, b->uuid, b, &vm, err);
+        g_autofree char *vm_err = NULL;
+        int got = r->ops->get_vm(c, b->uuid, b, &vm, &vm_err);
         if (got == 0)
             vdc_model_vm_update(r->host, vm);
         else if (got == 1)
             g_hash_table_remove(alive, b->uuid); /* gone meanwhile */
-        else
-            rc = -1;
+        /* An error on one VM (a definition we cannot read, say) keeps its
+         * last facts and does not cost the host its connection; a broken
+         * connection shows in the calls below and in the close callback. */
     }
-    if (rc == 0)
-        vdc_model_host_prune_vms(r->host, alive);
+    vdc_model_host_prune_vms(r->host, alive);
     g_hash_table_destroy(alive);
     g_array_free(briefs, TRUE);
-    if (rc < 0 || r->ops->list_pools(c, &pools, err) < 0)
+    if (r->ops->list_pools(c, &pools, err) < 0)
         return -1;
     vdc_model_host_sync_pools(r->host, pools);
     if (deep)

@@ -261,12 +261,38 @@ static GHashTable *uuids_where(virConnectPtr conn, unsigned flags, char **err)
     return set;
 }
 
+/* Every domain's uuid and state, a call per domain: for drivers without
+ * the bulk stats API. */
+static int list_states_one_by_one(virConnectPtr conn, GArray *out, char **err)
+{
+    virDomainPtr *doms = NULL;
+    int n = virConnectListAllDomains(conn, &doms, 0);
+    if (n < 0) {
+        *err = last_error("cannot list VMs");
+        return -1;
+    }
+    for (int i = 0; i < n; i++) {
+        struct hv_vm_brief b = {0};
+        int state = 0, reason = 0;
+        if (virDomainGetUUIDString(doms[i], b.uuid) == 0 &&
+            virDomainGetState(doms[i], &state, &reason, 0) == 0) {
+            b.state = state_of(state);
+            g_array_append_val(out, b);
+        }
+        virDomainFree(doms[i]);
+    }
+    free(doms);
+    return 0;
+}
+
 /* Every domain's uuid and state: one call with the bulk stats API. */
 static int list_states(virConnectPtr conn, GArray *out, char **err)
 {
     virDomainStatsRecordPtr *recs = NULL;
     int n = virConnectGetAllDomainStats(conn, VIR_DOMAIN_STATS_STATE, &recs, 0);
     if (n < 0) {
+        if (virGetLastErrorCode() == VIR_ERR_NO_SUPPORT)
+            return list_states_one_by_one(conn, out, err);
         *err = last_error("cannot list VM states");
         return -1;
     }

@@ -141,7 +141,9 @@ void vdc_model_host_connected(unsigned host, struct hv_host_info *info);
 void vdc_model_host_disconnected(unsigned host, const char *error);
 
 /* Replaces the host's VMs with @vms (consumed; of struct hv_vm*): new ones
- * appear, changed ones update, missing ones go. */
+ * appear, changed ones update, missing ones go.  For a backend that hands
+ * over whole lists; the host runner fetches VM by VM (vdc_model_vm_update,
+ * vdc_model_host_prune_vms) so that memory does not grow with a host. */
 void vdc_model_host_sync_vms(unsigned host, GPtrArray *vms);
 
 /* True when the model already shows the VM of @brief as the brief says
