@@ -4,12 +4,7 @@
 # tree must stay fast, say which host is gone, and catch up by itself.
 source "$(dirname "$0")/lib.sh"
 
-start_libvirtd A || { fail "start libvirtd A"; finish; }
-start_libvirtd B || { fail "start libvirtd B"; finish; }
-keep_default_open A
-keep_default_open B
-URI_A="test+tcp://127.0.0.1:$LV_PORT_A/default"
-URI_B="test+tcp://127.0.0.1:$LV_PORT_B/default"
+start_two_hosts
 populate() { # URI VM...
   local uri=$1 vm; shift
   for vm in "$@"; do

@@ -148,6 +148,18 @@ keep_default_open() {
   sleep 0.3
 }
 
+# start_two_hosts: libvirtd daemons A and B, their /default kept alive;
+# sets URI_A and URI_B.  Ends the test if one does not start.
+start_two_hosts() {
+  local h
+  for h in A B; do
+    start_libvirtd $h || { fail "start libvirtd $h"; finish; }
+    keep_default_open $h
+  done
+  URI_A="test+tcp://127.0.0.1:$LV_PORT_A/default"
+  URI_B="test+tcp://127.0.0.1:$LV_PORT_B/default"
+}
+
 # domain_xml NAME [STATE]: a small test-driver domain definition.
 domain_xml() {
   cat <<XML

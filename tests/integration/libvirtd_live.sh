@@ -5,12 +5,7 @@
 # event API (the periodic refresh is set to an hour so it cannot help).
 source "$(dirname "$0")/lib.sh"
 
-start_libvirtd A || { fail "start libvirtd A"; finish; }
-start_libvirtd B || { fail "start libvirtd B"; finish; }
-keep_default_open A
-keep_default_open B
-URI_A="test+tcp://127.0.0.1:$LV_PORT_A/default"
-URI_B="test+tcp://127.0.0.1:$LV_PORT_B/default"
+start_two_hosts
 
 # Populate: web-1 and db-1 on alpha, db-1 (same name) and batch-1 on beta.
 for vm in web-1 db-1; do domain_xml $vm >"$T/$vm.xml"; virsh -q -c "$URI_A" define "$T/$vm.xml" >/dev/null; virsh -q -c "$URI_A" start $vm >/dev/null; done
