@@ -269,10 +269,18 @@ static bool stop_runners(GPtrArray *runners)
 
 static int serve(const struct options *o, const struct vdc_config *cfg, int ready_fd)
 {
+    /* Options first: a usage error must not wait for the hosts. */
+    struct fuse_session *se = make_session(o);
+    if (!se) {
+        if (!fuse_said_something)
+            fprintf(stderr, "vdcfs: bad FUSE options\n");
+        return 2;
+    }
     char *err = NULL;
     if (hv_libvirt_ops.global_init(&err) < 0) {
         fprintf(stderr, "vdcfs: %s\n", err);
         g_free(err);
+        fuse_session_destroy(se);
         return 1;
     }
     vdc_model_init();
@@ -281,12 +289,8 @@ static int serve(const struct options *o, const struct vdc_config *cfg, int read
     GPtrArray *runners = start_runners(cfg);
 
     int status = 1;
-    struct fuse_session *se = make_session(o);
-    if (!se) {
-        if (!fuse_said_something)
-            fprintf(stderr, "vdcfs: bad FUSE options\n");
-        status = 2; /* a usage error */
-    } else if (reset_stop_signals(), fuse_set_signal_handlers(se) != 0) {
+    reset_stop_signals();
+    if (fuse_set_signal_handlers(se) != 0) {
         fprintf(stderr, "vdcfs: cannot install signal handlers\n");
     } else if (fuse_session_mount(se, o->mountpoint) != 0) {
         fprintf(stderr, "vdcfs: cannot mount on %s\n", o->mountpoint);
@@ -311,8 +315,7 @@ static int serve(const struct options *o, const struct vdc_config *cfg, int read
     vdc_events_file_shutdown();
     vdc_events_shutdown();
     vdc_inval_stop();
-    if (se)
-        fuse_session_destroy(se);
+    fuse_session_destroy(se);
     if (stopped)
         vdc_model_free();
     if (ready_fd >= 0)

@@ -69,5 +69,9 @@ check_eq "the reachable host is fine" true "$(jq .connected "$T/m/hosts/up/info.
 fusermount3 -u "$T/m"
 
 # -o passes FUSE options through; a bad one is refused.
-expect_fail "bad FUSE option" "." "$VDCFS" -f -o no_such_option --config "$T/ok.json" "$T/m"
+expect_fail "bad FUSE option is named" "vdcfs: .*no_such_option" "$VDCFS" -f -o no_such_option --config "$T/ok.json" "$T/m"
+"$VDCFS" -f -o no_such_option --config "$T/ok.json" "$T/m" 2>/dev/null
+check_eq "bad FUSE option is a usage error (exit 2)" 2 $?
+"$VDCFS" --config "$T/unknown.json" "$T/m" 2>/dev/null
+check_eq "a bad config is a usage error (exit 2)" 2 $?
 finish
