@@ -4,6 +4,7 @@
 #include <jansson.h>
 #include <string.h>
 
+#include "jsoncheck.h"
 #include "names.h"
 
 struct vdc_config *vdc_config_new(void)
@@ -50,15 +51,9 @@ void vdc_config_add_host(struct vdc_config *cfg, const char *name, const char *u
 static int check_keys(json_t *obj, const char *where, const char *const *allowed,
                       const char *origin, GError **err)
 {
-    const char *key;
-    json_t *val;
-    json_object_foreach(obj, key, val) {
-        bool known = false;
-        for (const char *const *a = allowed; *a; a++)
-            known = known || strcmp(*a, key) == 0;
-        if (!known)
-            FAIL("%s: unknown key \"%s\" in %s", origin, key, where);
-    }
+    g_autofree char *unknown = vdc_json_unknown_key(obj, allowed);
+    if (unknown)
+        FAIL("%s: unknown key \"%s\" in %s", origin, unknown, where);
     return 0;
 }
 

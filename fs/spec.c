@@ -4,6 +4,7 @@
 #include <libxml/tree.h>
 #include <string.h>
 
+#include "jsoncheck.h"
 #include "names.h"
 
 /* --- errors ----------------------------------------------------------- */
@@ -21,18 +22,9 @@
 
 static bool check_keys(json_t *obj, const char *where, const char *const *allowed, GError **err)
 {
-    const char *key;
-    json_t *val;
-    json_object_foreach(obj, key, val) {
-        bool known = false;
-        for (const char *const *a = allowed; *a && !known; a++)
-            known = strcmp(*a, key) == 0;
-        if (!known) {
-            /* A key may hold any byte: show it escaped, on one line. */
-            g_autofree char *shown = g_strescape(key, NULL);
-            REFUSE(where, "unknown key \"%s\"", shown);
-        }
-    }
+    g_autofree char *unknown = vdc_json_unknown_key(obj, allowed);
+    if (unknown)
+        REFUSE(where, "unknown key \"%s\"", unknown);
     return true;
 }
 
