@@ -20,16 +20,25 @@ static char *prop(xmlNodePtr n, const char *name)
     return s;
 }
 
-static char *text_of(xmlNodePtr n)
+/* The text as written, unlike text_of: a description's own spaces and
+ * line breaks are part of it. */
+static char *raw_text_of(xmlNodePtr n)
 {
     if (!n)
         return NULL;
     xmlChar *v = xmlNodeGetContent(n);
     if (!v)
         return NULL;
-    char *s = g_strstrip(g_strdup((const char *)v));
+    char *s = g_strdup((const char *)v);
     xmlFree(v);
     return s;
+}
+
+/* The text without surrounding blanks, for values such as names. */
+static char *text_of(xmlNodePtr n)
+{
+    char *s = raw_text_of(n);
+    return s ? g_strstrip(s) : NULL;
 }
 
 static xmlNodePtr child(xmlNodePtr parent, const char *name)
@@ -166,6 +175,8 @@ int hv_parse_domain_xml(const char *xml, struct hv_vm *vm, char **err)
     g_autofree char *mem_text = text_of(mem);
     g_autofree char *mem_unit = prop(mem, "unit");
     vm->memory_kib = to_kib(mem_text, mem_unit);
+    g_free(vm->description);
+    vm->description = raw_text_of(child(root, "description"));
 
     for (xmlNodePtr c = child(root, "devices") ? child(root, "devices")->children : NULL; c;
          c = c->next) {

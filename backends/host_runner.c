@@ -2,8 +2,12 @@
 #include "host_runner.h"
 
 #include <malloc.h>
+#include <string.h>
 
+#include "desired.h"
+#include "events.h"
 #include "model.h"
+#include "reconcile.h"
 
 #define BACKOFF_MIN_US (500 * 1000)
 #define BACKOFF_MAX_US (8 * 1000 * 1000)
@@ -27,7 +31,24 @@ struct vdc_runner {
     char *lost_reason;
     bool stop, first_done, finished;
     GThread *thread;
+    char *host_name;
+    GHashTable *todo;  /* fnames of desired entries to reconcile */
+    GQueue *power;     /* of struct power_job*: vms/<vm>/power writes */
+    GHashTable *memos; /* fname -> struct vdc_memo*: runner thread only */
 };
+
+struct power_job {
+    char uuid[37];
+    enum hv_power_action action;
+};
+
+/* Every runner, so that writes can reach the one of a host by name. */
+static GMutex registry_lock;
+static GPtrArray *registry;
+static bool prune_enabled;
+void (*vdc_runner_connected_hook)(void);
+
+static void enqueue_all(struct vdc_runner *r);
 
 /* --- the sink: called from the backend's event thread ------------------ */
 
@@ -120,9 +141,79 @@ static int refresh(struct vdc_runner *r, struct hv_conn *c, bool deep, char **er
     if (r->ops->list_pools(c, &pools, err) < 0)
         return -1;
     vdc_model_host_sync_pools(r->host, pools);
-    if (deep)
+    struct hv_host_info *info = NULL;
+    g_autofree char *info_err = NULL;
+    if (r->first_done && r->ops->host_info(c, &info, &info_err) == 0)
+        vdc_model_host_connected(r->host, info); /* free memory, for placement */
+    if (deep) {
+        enqueue_all(r); /* drift that came without an event */
         malloc_trim(0); /* a deep refresh churned every VM's buffers */
+    }
     return 0;
+}
+
+/* Asks for entry @fname to be reconciled (soon, on the runner's thread). */
+static void enqueue(struct vdc_runner *r, const char *fname)
+{
+    g_mutex_lock(&r->lock);
+    g_hash_table_add(r->todo, g_strdup(fname));
+    g_cond_signal(&r->cond);
+    g_mutex_unlock(&r->lock);
+}
+
+static void enqueue_all(struct vdc_runner *r)
+{
+    g_autoptr(GPtrArray) mine = vdc_desired_list(r->host_name);
+    for (guint i = 0; i < mine->len; i++)
+        enqueue(r, g_ptr_array_index(mine, i));
+}
+
+/* A managed VM changed: if it drifted, the reconciler puts it back. */
+static void enqueue_if_managed(struct vdc_runner *r, const char *uuid)
+{
+    char *fname = NULL;
+    vdc_model_read_lock();
+    struct vdc_host *h = g_ptr_array_index(vdc_model.hosts, r->host);
+    struct vdc_vm *vm = g_hash_table_lookup(h->vms, uuid);
+    struct vdc_desired *d = vm ? vm->managed : NULL;
+    if (d && (d->spec_text || d->deleting))
+        fname = g_strdup(d->fname);
+    vdc_model_read_unlock();
+    if (fname)
+        enqueue(r, fname);
+    g_free(fname);
+}
+
+static void run_reconciles(struct vdc_runner *r, struct hv_conn *c)
+{
+    g_mutex_lock(&r->lock);
+    GHashTable *todo = r->todo;
+    r->todo = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    g_mutex_unlock(&r->lock);
+    GHashTableIter it;
+    gpointer fname;
+    g_hash_table_iter_init(&it, todo);
+    while (g_hash_table_iter_next(&it, &fname, NULL))
+        vdc_reconcile(r->ops, c, r->host, fname, r->memos, prune_enabled);
+    g_hash_table_destroy(todo);
+}
+
+static void fetch_vm(struct vdc_runner *r, struct hv_conn *c, const char *uuid);
+
+static void run_power_jobs(struct vdc_runner *r, struct hv_conn *c, GQueue *jobs)
+{
+    struct power_job *j;
+    while ((j = g_queue_pop_head(jobs))) {
+        g_autofree char *err = NULL;
+        if (r->ops->power(c, j->uuid, j->action, &err) < 0)
+            vdc_events_emitf("vm", NULL, r->host_name, "power-failed", "uuid",
+                             json_string(j->uuid), "action",
+                             json_string(hv_power_word(j->action)), "error",
+                             json_string(err ? err : "?"), NULL);
+        fetch_vm(r, c, j->uuid);
+        g_free(j);
+    }
+    g_queue_free(jobs);
 }
 
 static void fetch_vm(struct vdc_runner *r, struct hv_conn *c, const char *uuid)
@@ -130,6 +221,7 @@ static void fetch_vm(struct vdc_runner *r, struct hv_conn *c, const char *uuid)
     struct hv_vm *vm = NULL;
     g_autofree char *err = NULL;
     int rc = r->ops->get_vm(c, uuid, NULL, &vm, &err);
+    enqueue_if_managed(r, uuid);
     if (rc == 0)
         vdc_model_vm_update(r->host, vm);
     else if (rc == 1)
@@ -147,6 +239,7 @@ static char *serve(struct vdc_runner *r, struct hv_conn *c)
     for (;;) {
         g_mutex_lock(&r->lock);
         while (!r->stop && !r->lost && g_hash_table_size(r->dirty) == 0 && !r->pools_dirty &&
+               g_hash_table_size(r->todo) == 0 && g_queue_is_empty(r->power) &&
                g_get_monotonic_time() < next_refresh)
             g_cond_wait_until(&r->cond, &r->lock, next_refresh);
         if (r->stop) {
@@ -162,7 +255,11 @@ static char *serve(struct vdc_runner *r, struct hv_conn *c)
         r->dirty = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
         bool pools = r->pools_dirty;
         r->pools_dirty = false;
+        GQueue *power = r->power;
+        r->power = g_queue_new();
         g_mutex_unlock(&r->lock);
+
+        run_power_jobs(r, c, power);
 
         GHashTableIter it;
         gpointer uuid;
@@ -170,6 +267,8 @@ static char *serve(struct vdc_runner *r, struct hv_conn *c)
         while (g_hash_table_iter_next(&it, &uuid, NULL))
             fetch_vm(r, c, uuid);
         g_hash_table_destroy(dirty);
+
+        run_reconciles(r, c);
 
         char *err = NULL;
         if (pools) {
@@ -215,6 +314,10 @@ static gpointer runner_thread(gpointer data)
         if (c) {
             backoff = BACKOFF_MIN_US;
             mark_first_done(r);
+            /* What was asked while the host was away converges now. */
+            enqueue_all(r);
+            if (vdc_runner_connected_hook)
+                vdc_runner_connected_hook();
             err = serve(r, c);
             r->ops->disconnect(c);
             if (!err)
@@ -246,6 +349,17 @@ struct vdc_runner *vdc_runner_start(const struct hv_ops *ops, unsigned host_inde
     g_mutex_init(&r->lock);
     g_cond_init(&r->cond);
     r->dirty = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    r->todo = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    r->power = g_queue_new();
+    r->memos = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    vdc_model_read_lock();
+    r->host_name = g_strdup(((struct vdc_host *)g_ptr_array_index(vdc_model.hosts, host_index))->name);
+    vdc_model_read_unlock();
+    g_mutex_lock(&registry_lock);
+    if (!registry)
+        registry = g_ptr_array_new();
+    g_ptr_array_add(registry, r);
+    g_mutex_unlock(&registry_lock);
     r->thread = g_thread_new("vdc-host", runner_thread, r);
     return r;
 }
@@ -272,11 +386,64 @@ bool vdc_runner_stop(struct vdc_runner *r, gint64 deadline)
     if (!finished)
         return false;
     g_thread_join(r->thread);
+    g_mutex_lock(&registry_lock);
+    g_ptr_array_remove(registry, r);
+    if (registry->len == 0)
+        g_clear_pointer(&registry, g_ptr_array_unref);
+    g_mutex_unlock(&registry_lock);
     g_hash_table_destroy(r->dirty);
+    g_hash_table_destroy(r->todo);
+    g_queue_free_full(r->power, g_free);
+    g_hash_table_destroy(r->memos);
+    g_free(r->host_name);
     g_free(r->lost_reason);
     g_free(r->uri);
     g_mutex_clear(&r->lock);
     g_cond_clear(&r->cond);
     g_free(r);
     return true;
+}
+
+/* --- reaching a runner by host name ------------------------------------ */
+
+static struct vdc_runner *runner_named(const char *host)
+{
+    for (guint i = 0; registry && i < registry->len; i++) {
+        struct vdc_runner *r = g_ptr_array_index(registry, i);
+        if (strcmp(r->host_name, host) == 0)
+            return r;
+    }
+    return NULL;
+}
+
+bool vdc_runner_kick(const char *host, const char *fname)
+{
+    g_mutex_lock(&registry_lock);
+    struct vdc_runner *r = host ? runner_named(host) : NULL;
+    if (r)
+        enqueue(r, fname);
+    g_mutex_unlock(&registry_lock);
+    return r != NULL;
+}
+
+bool vdc_runner_power(const char *host, const char *uuid, enum hv_power_action action)
+{
+    g_mutex_lock(&registry_lock);
+    struct vdc_runner *r = runner_named(host);
+    if (r) {
+        struct power_job *j = g_new0(struct power_job, 1);
+        g_strlcpy(j->uuid, uuid, sizeof j->uuid);
+        j->action = action;
+        g_mutex_lock(&r->lock);
+        g_queue_push_tail(r->power, j);
+        g_cond_signal(&r->cond);
+        g_mutex_unlock(&r->lock);
+    }
+    g_mutex_unlock(&registry_lock);
+    return r != NULL;
+}
+
+void vdc_runner_set_prune(bool prune)
+{
+    prune_enabled = prune;
 }

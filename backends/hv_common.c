@@ -1,4 +1,7 @@
-/* hv_common.c — constructors and destructors of the hv.h facts. */
+/* hv_common.c — constructors and destructors of the hv.h facts, and the
+ * words of states and power actions. */
+#include <string.h>
+
 #include "hv.h"
 
 const char *vdc_vm_state_word(enum vdc_vm_state s)
@@ -61,6 +64,7 @@ void hv_vm_free(struct hv_vm *vm)
     if (!vm)
         return;
     g_free(vm->name);
+    g_free(vm->description);
     g_free(vm->domain_xml);
     if (vm->disks)
         g_ptr_array_free(vm->disks, TRUE);
@@ -105,5 +109,32 @@ void hv_host_info_free(struct hv_host_info *h)
     g_free(h->hypervisor);
     g_free(h->hypervisor_version);
     g_free(h->libvirt_version);
+    g_free(h->domain_type);
     g_free(h);
+}
+
+/* Indexed by enum hv_power_action. */
+static const char *const power_words[] = {
+    [HV_POWER_START] = "start",       [HV_POWER_START_PAUSED] = "start-paused",
+    [HV_POWER_SHUTDOWN] = "shutdown", [HV_POWER_DESTROY] = "destroy",
+    [HV_POWER_REBOOT] = "reboot",     [HV_POWER_SUSPEND] = "suspend",
+    [HV_POWER_RESUME] = "resume",
+};
+
+const char *hv_power_word(enum hv_power_action a)
+{
+    unsigned i = (unsigned)a;
+    return i < G_N_ELEMENTS(power_words) && power_words[i] ? power_words[i] : "unknown";
+}
+
+enum hv_power_action hv_power_parse(const char *word)
+{
+    if (!word)
+        return 0;
+    for (unsigned i = 0; i < G_N_ELEMENTS(power_words); i++)
+        /* start-paused is the reconciler's own, never a word written to
+         * vms/<vm>/power. */
+        if (power_words[i] && i != HV_POWER_START_PAUSED && strcmp(word, power_words[i]) == 0)
+            return (enum hv_power_action)i;
+    return 0;
 }

@@ -7,6 +7,11 @@
  */
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
+#include <libxml/parser.h>
+#include <libxml/tree.h>
+#include <libxml/xpath.h>
+#include <libxml/xpathInternals.h> /* variables */
+#include <limits.h>
 #include <string.h>
 
 #include "hv.h"
@@ -32,10 +37,13 @@ static gpointer event_loop_thread(gpointer unused)
     return NULL;
 }
 
+/* "@what: libvirt's message", on one line: callers show it as one line of
+ * a file, and some drivers' messages carry a hypervisor's multi-line output. */
 static char *last_error(const char *what)
 {
     const char *msg = virGetLastErrorMessage();
-    return g_strdup_printf("%s: %s", what, msg ? msg : "unknown libvirt error");
+    char *e = g_strdup_printf("%s: %s", what, msg ? msg : "unknown libvirt error");
+    return g_strdelimit(e, "\r\n", ' ');
 }
 
 static int lv_global_init(char **err)
@@ -158,6 +166,77 @@ static char *version_string(unsigned long v)
     return g_strdup_printf("%lu.%lu.%lu", v / 1000000, (v / 1000) % 1000, v % 1000);
 }
 
+/* The string values of the nodes @expr selects in @ctx, in document order,
+ * as g_malloc'd char* (libxml2 hands out xmlChar*). */
+static GPtrArray *xpath_strings(xmlXPathContextPtr ctx, const char *expr)
+{
+    GPtrArray *values = g_ptr_array_new_with_free_func(g_free);
+    xmlXPathObjectPtr o = xmlXPathEval((const xmlChar *)expr, ctx);
+    xmlNodeSetPtr nodes = o ? o->nodesetval : NULL;
+    for (int i = 0; nodes && i < nodes->nodeNr; i++) {
+        xmlChar *v = xmlNodeGetContent(nodes->nodeTab[i]);
+        if (v)
+            g_ptr_array_add(values, g_strdup((const char *)v));
+        xmlFree(v);
+    }
+    xmlXPathFreeObject(o);
+    return values;
+}
+
+/* Of the domain types a host offers, the one its VMs should use: hardware
+ * acceleration ("kvm") when there is any, then the test driver's only
+ * one, then plain emulation ("qemu"), then whatever comes first (xen,
+ * lxc...). */
+static char *preferred_type(GPtrArray *types)
+{
+    static const char *const preferred[] = {"kvm", "test", "qemu"};
+    for (size_t p = 0; p < G_N_ELEMENTS(preferred); p++)
+        for (guint i = 0; i < types->len; i++)
+            if (strcmp(g_ptr_array_index(types, i), preferred[p]) == 0)
+                return g_strdup(preferred[p]);
+    return types->len ? g_strdup(g_ptr_array_index(types, 0)) : NULL;
+}
+
+/* The <domain type=...> a host runs for its own architecture, from its
+ * capabilities XML; NULL when it offers none. */
+static char *domain_type_of_caps(const char *caps)
+{
+    xmlDocPtr doc = xmlReadMemory(caps, (int)strlen(caps), "capabilities.xml", NULL,
+                                  XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+    if (!doc)
+        return NULL;
+    xmlXPathContextPtr ctx = xmlXPathNewContext(doc);
+    xmlXPathObjectPtr arch =
+        xmlXPathEval((const xmlChar *)"normalize-space(/capabilities/host/cpu/arch)", ctx);
+    /* The arch goes in as an XPath variable, never pasted into the
+     * expression: the context owns the value from here on. */
+    xmlXPathRegisterVariable(ctx, (const xmlChar *)"arch",
+                             xmlXPathNewString(arch ? arch->stringval : (const xmlChar *)""));
+    xmlXPathFreeObject(arch);
+    GPtrArray *types =
+        xpath_strings(ctx, "/capabilities/guest[arch/@name = $arch]/arch/domain/@type");
+    if (types->len == 0) {
+        g_ptr_array_free(types, TRUE);
+        types = xpath_strings(ctx, "/capabilities/guest[1]/arch/domain/@type");
+    }
+    char *type = preferred_type(types);
+    g_ptr_array_free(types, TRUE);
+    xmlXPathFreeContext(ctx);
+    xmlFreeDoc(doc);
+    return type;
+}
+
+/* Fills what host_info can do without: a host that cannot say leaves
+ * them unknown rather than costing the connection. */
+static void read_optional_host_facts(virConnectPtr conn, struct hv_host_info *h)
+{
+    /* 0 on error, which hv.h reads as "cannot say". */
+    h->free_kib = virNodeGetFreeMemory(conn) / 1024;
+    char *caps = virConnectGetCapabilities(conn);
+    h->domain_type = caps ? domain_type_of_caps(caps) : NULL;
+    free(caps);
+}
+
 static int lv_host_info(struct hv_conn *hc, struct hv_host_info **out, char **err)
 {
     virNodeInfo node;
@@ -175,6 +254,7 @@ static int lv_host_info(struct hv_conn *hc, struct hv_host_info **out, char **er
     h->libvirt_version = version_string(lib_version);
     h->cpus = node.cpus;
     h->memory_kib = node.memory;
+    read_optional_host_facts(hc->conn, h);
     *out = h;
     return 0;
 }
@@ -205,13 +285,14 @@ static bool vanished(void)
     return virGetLastErrorCode() == VIR_ERR_NO_DOMAIN;
 }
 
-/* Reads everything about @dom; state, autostart and persistence come from
- * @known when given.  Returns 0, 1 if it vanished meanwhile, -1. */
-static int read_domain(virDomainPtr dom, const struct hv_vm_brief *known, struct hv_vm **out,
-                       char **err)
+/* Reads everything about @dom, its XML as @xml_flags ask; state,
+ * autostart and persistence come from @known when given.  Returns 0, 1 if
+ * it vanished meanwhile, -1. */
+static int read_domain(virDomainPtr dom, unsigned xml_flags, const struct hv_vm_brief *known,
+                       struct hv_vm **out, char **err)
 {
     int state = 0, reason = 0, autostart = 0, persistent = 0;
-    char *xml = virDomainGetXMLDesc(dom, 0);
+    char *xml = virDomainGetXMLDesc(dom, xml_flags);
     if (!xml)
         goto failed;
     if (!known) {
@@ -336,8 +417,9 @@ out:
     return rc;
 }
 
-static int lv_get_vm(struct hv_conn *hc, const char *uuid, const struct hv_vm_brief *known,
-                     struct hv_vm **out, char **err)
+/* get_vm and get_vm_config: the VM @uuid, as @xml_flags describe it. */
+static int get_domain(struct hv_conn *hc, const char *uuid, unsigned xml_flags,
+                      const struct hv_vm_brief *known, struct hv_vm **out, char **err)
 {
     virDomainPtr dom = virDomainLookupByUUIDString(hc->conn, uuid);
     if (!dom) {
@@ -346,9 +428,15 @@ static int lv_get_vm(struct hv_conn *hc, const char *uuid, const struct hv_vm_br
         *err = last_error("cannot look up VM");
         return -1;
     }
-    int rc = read_domain(dom, known, out, err);
+    int rc = read_domain(dom, xml_flags, known, out, err);
     virDomainFree(dom);
     return rc;
+}
+
+static int lv_get_vm(struct hv_conn *hc, const char *uuid, const struct hv_vm_brief *known,
+                     struct hv_vm **out, char **err)
+{
+    return get_domain(hc, uuid, 0, known, out, err);
 }
 
 static const char *pool_state_word(int s)
@@ -435,6 +523,214 @@ static int lv_list_pools(struct hv_conn *hc, GPtrArray **out, char **err)
     return 0;
 }
 
+/* --- writes ------------------------------------------------------------- */
+
+static int lv_get_vm_config(struct hv_conn *hc, const char *uuid, struct hv_vm **out, char **err)
+{
+    /* INACTIVE: the definition the next boot gets, not the running one. */
+    return get_domain(hc, uuid, VIR_DOMAIN_XML_INACTIVE, NULL, out, err);
+}
+
+/* The VM @uuid for a write; NULL with *err set when it cannot be had. */
+static virDomainPtr lookup(struct hv_conn *hc, const char *uuid, char **err)
+{
+    virDomainPtr dom = virDomainLookupByUUIDString(hc->conn, uuid);
+    if (!dom)
+        *err = last_error("cannot look up VM");
+    return dom;
+}
+
+static int lv_define_vm(struct hv_conn *hc, const char *xml, char **err)
+{
+    virDomainPtr dom = virDomainDefineXML(hc->conn, xml);
+    if (!dom) {
+        *err = last_error("cannot define VM");
+        return -1;
+    }
+    virDomainFree(dom);
+    return 0;
+}
+
+/* Undefines with what hangs off the definition too: without these flags
+ * libvirt refuses a VM that has a managed save or snapshots. */
+static int undefine(virDomainPtr dom)
+{
+    /* A driver refuses the whole call for one flag it does not know (the
+     * test driver knows only the first two), so we ask for less and less:
+     * what a driver does not know, it cannot have kept for the VM. */
+    static const unsigned tries[] = {
+        VIR_DOMAIN_UNDEFINE_MANAGED_SAVE | VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA |
+            VIR_DOMAIN_UNDEFINE_NVRAM | VIR_DOMAIN_UNDEFINE_CHECKPOINTS_METADATA,
+        VIR_DOMAIN_UNDEFINE_MANAGED_SAVE | VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA,
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(tries); i++) {
+        if (virDomainUndefineFlags(dom, tries[i]) == 0)
+            return 0;
+        int code = virGetLastErrorCode();
+        if (code != VIR_ERR_INVALID_ARG && code != VIR_ERR_NO_SUPPORT)
+            return -1;
+    }
+    return virDomainUndefine(dom);
+}
+
+static int lv_undefine_vm(struct hv_conn *hc, const char *uuid, char **err)
+{
+    virDomainPtr dom = lookup(hc, uuid, err);
+    if (!dom)
+        return -1;
+    int rc = undefine(dom);
+    if (rc < 0)
+        *err = last_error("cannot undefine VM");
+    virDomainFree(dom);
+    return rc < 0 ? -1 : 0;
+}
+
+static int power_call(virDomainPtr dom, enum hv_power_action action)
+{
+    switch (action) {
+    case HV_POWER_START:
+        return virDomainCreate(dom);
+    case HV_POWER_START_PAUSED:
+        return virDomainCreateWithFlags(dom, VIR_DOMAIN_START_PAUSED);
+    case HV_POWER_SHUTDOWN:
+        return virDomainShutdown(dom);
+    case HV_POWER_DESTROY:
+        return virDomainDestroy(dom);
+    case HV_POWER_REBOOT:
+        return virDomainReboot(dom, 0);
+    case HV_POWER_SUSPEND:
+        return virDomainSuspend(dom);
+    case HV_POWER_RESUME:
+        return virDomainResume(dom);
+    }
+    return -1; /* not reached: lv_power checks @action */
+}
+
+static int lv_power(struct hv_conn *hc, const char *uuid, enum hv_power_action action,
+                    char **err)
+{
+    if (action < HV_POWER_START || action > HV_POWER_RESUME) {
+        *err = g_strdup_printf("cannot change VM power: %d is no power action", (int)action);
+        return -1;
+    }
+    virDomainPtr dom = lookup(hc, uuid, err);
+    if (!dom)
+        return -1;
+    int rc = power_call(dom, action);
+    if (rc < 0) {
+        g_autofree char *what = g_strdup_printf("cannot %s VM", hv_power_word(action));
+        *err = last_error(what);
+    }
+    virDomainFree(dom);
+    return rc < 0 ? -1 : 0;
+}
+
+static int lv_set_autostart(struct hv_conn *hc, const char *uuid, bool on, char **err)
+{
+    virDomainPtr dom = lookup(hc, uuid, err);
+    if (!dom)
+        return -1;
+    int rc = virDomainSetAutostart(dom, on ? 1 : 0);
+    if (rc < 0)
+        *err = last_error("cannot set autostart");
+    virDomainFree(dom);
+    return rc < 0 ? -1 : 0;
+}
+
+static int lv_set_vcpus_live(struct hv_conn *hc, const char *uuid, unsigned vcpus, char **err)
+{
+    virDomainPtr dom = lookup(hc, uuid, err);
+    if (!dom)
+        return -1;
+    int rc = virDomainSetVcpusFlags(dom, vcpus, VIR_DOMAIN_AFFECT_LIVE);
+    if (rc < 0)
+        *err = last_error("cannot change the running VM's vCPUs");
+    virDomainFree(dom);
+    return rc < 0 ? -1 : 0;
+}
+
+static int lv_set_memory_live(struct hv_conn *hc, const char *uuid, uint64_t kib, char **err)
+{
+    /* libvirt takes an unsigned long: 32 bits on some hosts. */
+    if (kib > ULONG_MAX) {
+        *err = g_strdup_printf("cannot change the running VM's memory: %" G_GUINT64_FORMAT
+                               " KiB is more than this libvirt can ask for",
+                               kib);
+        return -1;
+    }
+    virDomainPtr dom = lookup(hc, uuid, err);
+    if (!dom)
+        return -1;
+    int rc = virDomainSetMemoryFlags(dom, (unsigned long)kib, VIR_DOMAIN_AFFECT_LIVE);
+    if (rc < 0)
+        *err = last_error("cannot change the running VM's memory");
+    virDomainFree(dom);
+    return rc < 0 ? -1 : 0;
+}
+
+/* <volume><name>@name</name><capacity unit='bytes'>..</capacity>
+ * <allocation>0</allocation></volume>, written by libxml2 so that no
+ * name can add markup. */
+static char *volume_xml(const char *name, uint64_t capacity)
+{
+    xmlDocPtr doc = xmlNewDoc((const xmlChar *)"1.0");
+    xmlNodePtr vol = xmlNewNode(NULL, (const xmlChar *)"volume");
+    xmlDocSetRootElement(doc, vol);
+    xmlNewTextChild(vol, NULL, (const xmlChar *)"name", (const xmlChar *)name);
+    g_autofree char *bytes = g_strdup_printf("%" G_GUINT64_FORMAT, capacity);
+    xmlNodePtr cap =
+        xmlNewTextChild(vol, NULL, (const xmlChar *)"capacity", (const xmlChar *)bytes);
+    xmlNewProp(cap, (const xmlChar *)"unit", (const xmlChar *)"bytes");
+    /* Allocation 0: sparse where the pool can, no waiting for zeroes. */
+    xmlNewTextChild(vol, NULL, (const xmlChar *)"allocation", (const xmlChar *)"0");
+    xmlChar *buf = NULL;
+    int n = 0;
+    xmlDocDumpMemoryEnc(doc, &buf, &n, "UTF-8");
+    char *xml = g_strndup((const char *)buf, (gsize)n);
+    xmlFree(buf);
+    xmlFreeDoc(doc);
+    return xml;
+}
+
+/* Creates volume @name in @pool.  Returns 0, 1 when someone else created
+ * it since we looked, -1. */
+static int create_volume(virStoragePoolPtr pool, const char *name, uint64_t capacity, char **err)
+{
+    g_autofree char *xml = volume_xml(name, capacity);
+    virStorageVolPtr vol = virStorageVolCreateXML(pool, xml, 0);
+    if (vol) {
+        virStorageVolFree(vol);
+        return 0;
+    }
+    if (virGetLastErrorCode() == VIR_ERR_STORAGE_VOL_EXIST)
+        return 1;
+    *err = last_error("cannot create volume");
+    return -1;
+}
+
+static int lv_ensure_volume(struct hv_conn *hc, const char *pool_name, const char *name,
+                            uint64_t capacity, char **err)
+{
+    virStoragePoolPtr pool = virStoragePoolLookupByName(hc->conn, pool_name);
+    if (!pool) {
+        *err = last_error("cannot look up pool");
+        return -1;
+    }
+    int rc;
+    virStorageVolPtr vol = virStorageVolLookupByName(pool, name);
+    if (vol) {
+        virStorageVolFree(vol);
+        rc = 1;
+    } else if (virGetLastErrorCode() == VIR_ERR_NO_STORAGE_VOL) {
+        rc = create_volume(pool, name, capacity, err);
+    } else {
+        *err = last_error("cannot look up volume"); /* e.g. the pool is not running */
+        rc = -1;
+    }
+    virStoragePoolFree(pool);
+    return rc;
+}
+
 const struct hv_ops hv_libvirt_ops = {
     .name = "libvirt",
     .global_init = lv_global_init,
@@ -444,4 +740,12 @@ const struct hv_ops hv_libvirt_ops = {
     .list_vm_briefs = lv_list_vm_briefs,
     .get_vm = lv_get_vm,
     .list_pools = lv_list_pools,
+    .get_vm_config = lv_get_vm_config,
+    .define_vm = lv_define_vm,
+    .undefine_vm = lv_undefine_vm,
+    .power = lv_power,
+    .set_autostart = lv_set_autostart,
+    .set_vcpus_live = lv_set_vcpus_live,
+    .set_memory_live = lv_set_memory_live,
+    .ensure_volume = lv_ensure_volume,
 };

@@ -27,6 +27,7 @@ void vdc_config_free(struct vdc_config *cfg)
     if (!cfg)
         return;
     g_free(cfg->state_dir);
+    g_free(cfg->admin_group);
     for (guint i = 0; i < cfg->hosts->len; i++)
         host_config_free(g_ptr_array_index(cfg->hosts, i));
     g_ptr_array_free(cfg->hosts, TRUE);
@@ -102,8 +103,9 @@ static int parse_host(struct vdc_config *cfg, json_t *h, size_t i, const char *o
 
 static int parse_root(struct vdc_config *cfg, json_t *root, const char *origin, GError **err)
 {
-    static const char *const keys[] = {"state_dir", "hosts", "refresh_seconds", NULL};
-    const char *state_dir;
+    static const char *const keys[] = {"state_dir", "hosts", "refresh_seconds", "prune",
+                                       "admin_group", NULL};
+    const char *state_dir, *admin_group;
 
     if (!json_is_object(root))
         FAIL("%s: the configuration must be a JSON object", origin);
@@ -111,6 +113,14 @@ static int parse_root(struct vdc_config *cfg, json_t *root, const char *origin, 
         get_string(root, "state_dir", "the configuration", false, &state_dir, origin, err) < 0)
         return -1;
     cfg->state_dir = g_strdup(state_dir);
+    if (get_string(root, "admin_group", "the configuration", false, &admin_group, origin, err) < 0)
+        return -1;
+    cfg->admin_group = g_strdup(admin_group);
+
+    json_t *prune = json_object_get(root, "prune");
+    if (prune && !json_is_boolean(prune))
+        FAIL("%s: \"prune\" must be true or false", origin);
+    cfg->prune = prune && json_is_true(prune);
 
     json_t *refresh = json_object_get(root, "refresh_seconds");
     if (refresh) {

@@ -10,11 +10,21 @@
 
 #include "dircache.h"
 #include "events.h"
+#include "fuse_priv.h"
 #include "inval.h"
+#include "scratch.h"
 #include "tree.h"
 
 static uid_t owner_uid;
 static gid_t owner_gid;
+static gid_t admin_gid;
+static bool have_admin_gid;
+
+void vdc_fuse_set_admin_gid(gid_t gid)
+{
+    admin_gid = gid;
+    have_admin_gid = true;
+}
 
 static double attr_timeout_of(const struct vdc_node *n)
 {
@@ -22,33 +32,37 @@ static double attr_timeout_of(const struct vdc_node *n)
     return n->kind == VDC_N_EVENTS ? 0.0 : VDC_CACHE_SECONDS;
 }
 
-static void fill_attr(const struct vdc_node *node, struct stat *st)
+void fill_attr(const struct vdc_node *node, struct stat *st)
 {
     mode_t type = vdc_tree_type(node);
+    mode_t perm = vdc_tree_perm(node);
     memset(st, 0, sizeof *st);
     st->st_ino = node->ino;
     st->st_uid = owner_uid;
     st->st_gid = owner_gid;
+    /* Whatever the owner may change, the admin group may too. */
+    if (have_admin_gid) {
+        st->st_gid = admin_gid;
+        if (perm & 0200)
+            perm |= 0020;
+    }
     st->st_blksize = 4096;
     const struct timespec *t = vdc_tree_mtime(node);
     st->st_mtim = st->st_ctim = st->st_atim = *t;
+    st->st_mode = type | perm;
     if (type == S_IFDIR) {
-        st->st_mode = S_IFDIR | 0555;
         st->st_nlink = 2;
         return;
     }
     st->st_nlink = 1;
-    if (node->kind == VDC_N_EVENTS) {
-        st->st_mode = S_IFREG | 0444;
+    if (node->kind == VDC_N_EVENTS)
         st->st_size = (off_t)vdc_events_size();
-    } else {
+    else
         st->st_size = (off_t)vdc_tree_size(node);
-        st->st_mode = type == S_IFLNK ? (S_IFLNK | 0777) : (S_IFREG | 0444);
-    }
     st->st_blocks = (st->st_size + 511) / 512;
 }
 
-static void fill_entry(const struct vdc_node *n, struct fuse_entry_param *e)
+void fill_entry(const struct vdc_node *n, struct fuse_entry_param *e)
 {
     memset(e, 0, sizeof *e);
     e->ino = n->ino;
@@ -64,6 +78,9 @@ static void vdc_init(void *userdata, struct fuse_conn_info *conn)
     owner_gid = getgid();
     /* We invalidate precisely; never guess from mtime. */
     conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
+    /* O_TRUNC must arrive as a SETATTR: with no OPEN requests (see
+     * vdc_open) an atomic O_TRUNC would never reach us. */
+    conn->want &= ~FUSE_CAP_ATOMIC_O_TRUNC;
     if (conn->capable & FUSE_CAP_CACHE_SYMLINKS)
         conn->want |= FUSE_CAP_CACHE_SYMLINKS;
     if (conn->capable & FUSE_CAP_READDIRPLUS) {
@@ -83,24 +100,45 @@ static void vdc_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
     if (rc == 0)
         fill_entry(&child, &e);
     vdc_model_read_unlock();
-    if (rc < 0)
+    if (rc < 0) {
         fuse_reply_err(req, -rc);
-    else
-        fuse_reply_entry(req, &e);
+        return;
+    }
+    if (child.kind == VDC_N_SCRATCH)
+        vdc_scratch_ref(child.ino);
+    fuse_reply_entry(req, &e);
 }
 
+void vdc_fuse_reply_entry(fuse_req_t req, uint64_t ino)
+{
+    struct vdc_node n;
+    struct fuse_entry_param e;
+    vdc_model_read_lock();
+    int rc = ino ? vdc_tree_resolve(ino, &n) : -ENOENT;
+    if (rc == 0)
+        fill_entry(&n, &e);
+    vdc_model_read_unlock();
+    if (rc < 0) {
+        fuse_reply_err(req, -rc);
+        return;
+    }
+    if (n.kind == VDC_N_SCRATCH)
+        vdc_scratch_ref(n.ino);
+    fuse_reply_entry(req, &e);
+}
+
+/* Inode numbers are never reused, so nothing is kept per lookup, except
+ * for scratch files, whose inode outlives their name (scratch.h). */
 static void vdc_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 {
-    /* Inode numbers are never reused, so nothing is kept per lookup. */
-    (void)ino;
-    (void)nlookup;
+    vdc_scratch_forget(ino, nlookup);
     fuse_reply_none(req);
 }
 
 static void vdc_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
 {
-    (void)count;
-    (void)forgets;
+    for (size_t i = 0; i < count; i++)
+        vdc_scratch_forget(forgets[i].ino, forgets[i].nlookup);
     fuse_reply_none(req);
 }
 
@@ -167,6 +205,7 @@ static void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
     char *buf = g_malloc(size);
     size_t used = 0;
     off_t total = (off_t)l->ents->len + 2;
+    GArray *refs = g_array_new(FALSE, FALSE, sizeof(uint64_t)); /* scratch inodes handed out */
     if (plus)
         vdc_model_read_lock();
     for (off_t i = off < 0 ? 0 : off; i < total; i++) {
@@ -189,9 +228,15 @@ static void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
         if (n > size - used)
             break;
         used += n;
+        if (plus && e.ino && i >= 2 &&
+            g_array_index(l->ents, struct vdc_dirent, i - 2).node.kind == VDC_N_SCRATCH)
+            g_array_append_val(refs, e.ino);
     }
     if (plus)
         vdc_model_read_unlock();
+    for (guint i = 0; i < refs->len; i++)
+        vdc_scratch_ref(g_array_index(refs, uint64_t, i));
+    g_array_free(refs, TRUE);
     vdc_listing_unref(l);
     fuse_reply_buf(req, buf, used);
     g_free(buf);
@@ -212,8 +257,8 @@ static void vdc_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t o
 }
 
 /* ENOSYS: the kernel then opens every file without asking us (see
- * fuse_ll.h).  Writes are refused by the kernel itself: the mount is
- * read-only. */
+ * fuse_ll.h).  Writes come with no handle: fuse_write.c keeps what each
+ * writer wrote until it closes. */
 static void vdc_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
     (void)ino, (void)fi;
@@ -301,63 +346,6 @@ static void vdc_statfs(fuse_req_t req, fuse_ino_t ino)
     fuse_reply_statfs(req, &sv);
 }
 
-/* This tree is read-only: everything that would change it. */
-static void erofs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
-                          struct fuse_file_info *fi)
-{
-    (void)ino, (void)attr, (void)to_set, (void)fi;
-    fuse_reply_err(req, EROFS);
-}
-static void erofs_mknod(fuse_req_t req, fuse_ino_t p, const char *n, mode_t m, dev_t d)
-{
-    (void)p, (void)n, (void)m, (void)d;
-    fuse_reply_err(req, EROFS);
-}
-static void erofs_mkdir(fuse_req_t req, fuse_ino_t p, const char *n, mode_t m)
-{
-    (void)p, (void)n, (void)m;
-    fuse_reply_err(req, EROFS);
-}
-static void erofs_unlink(fuse_req_t req, fuse_ino_t p, const char *n)
-{
-    (void)p, (void)n;
-    fuse_reply_err(req, EROFS);
-}
-static void erofs_symlink(fuse_req_t req, const char *l, fuse_ino_t p, const char *n)
-{
-    (void)l, (void)p, (void)n;
-    fuse_reply_err(req, EROFS);
-}
-static void erofs_rename(fuse_req_t req, fuse_ino_t p, const char *n, fuse_ino_t np,
-                         const char *nn, unsigned int flags)
-{
-    (void)p, (void)n, (void)np, (void)nn, (void)flags;
-    fuse_reply_err(req, EROFS);
-}
-static void erofs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t np, const char *nn)
-{
-    (void)ino, (void)np, (void)nn;
-    fuse_reply_err(req, EROFS);
-}
-static void erofs_create(fuse_req_t req, fuse_ino_t p, const char *n, mode_t m,
-                         struct fuse_file_info *fi)
-{
-    (void)p, (void)n, (void)m, (void)fi;
-    fuse_reply_err(req, EROFS);
-}
-static void erofs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
-                        struct fuse_file_info *fi)
-{
-    (void)ino, (void)buf, (void)size, (void)off, (void)fi;
-    fuse_reply_err(req, EROFS);
-}
-static void erofs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
-                           size_t size, int flags)
-{
-    (void)ino, (void)name, (void)value, (void)size, (void)flags;
-    fuse_reply_err(req, EROFS);
-}
-
 const struct fuse_lowlevel_ops vdc_fuse_ops = {
     .init = vdc_init,
     .lookup = vdc_lookup,
@@ -372,16 +360,16 @@ const struct fuse_lowlevel_ops vdc_fuse_ops = {
     .read = vdc_read,
     .poll = vdc_poll,
     .statfs = vdc_statfs,
-    .setattr = erofs_setattr,
-    .mknod = erofs_mknod,
-    .mkdir = erofs_mkdir,
-    .unlink = erofs_unlink,
-    .rmdir = erofs_unlink,
-    .symlink = erofs_symlink,
-    .rename = erofs_rename,
-    .link = erofs_link,
-    .create = erofs_create,
-    .write = erofs_write,
-    .setxattr = erofs_setxattr,
-    .removexattr = erofs_unlink,
+    .setattr = vdc_setattr,
+    .mknod = vdc_mknod,
+    .mkdir = vdc_mkdir,
+    .unlink = vdc_unlink,
+    .rmdir = vdc_rmdir,
+    .symlink = vdc_symlink,
+    .rename = vdc_rename,
+    .link = vdc_link,
+    .create = vdc_create,
+    .write = vdc_write,
+    .flush = vdc_flush,
+    .fsync = vdc_fsync,
 };

@@ -9,6 +9,7 @@
 #include <getopt.h>
 #include <glib/gstdio.h>
 #include <libvirt/libvirt.h>
+#include <grp.h>
 #include <malloc.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -25,7 +26,9 @@
 #include "host_runner.h"
 #include "inval.h"
 #include "model.h"
+#include "store.h"
 #include "tree.h"
+#include "vm_ctl.h"
 
 #ifndef VDCFS_VERSION
 #define VDCFS_VERSION "0.0.0"
@@ -217,9 +220,10 @@ static struct fuse_session *make_session(const struct options *o)
     struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
     fuse_opt_add_arg(&args, "vdcfs");
     fuse_opt_add_arg(&args, "-o");
-    /* Read-only in this version: the kernel refuses every write with EROFS,
-     * for every user, before it reaches us. */
-    fuse_opt_add_arg(&args, "ro,default_permissions,fsname=vdcfs,subtype=vdcfs");
+    /* The kernel checks every access against the mode bits we report
+     * (owner-writable where writing changes the datacenter); root, whom
+     * mode bits do not stop, is checked again by the write handlers. */
+    fuse_opt_add_arg(&args, "default_permissions,fsname=vdcfs,subtype=vdcfs");
     for (guint i = 0; i < o->fuse_opts->len; i++) {
         fuse_opt_add_arg(&args, "-o");
         fuse_opt_add_arg(&args, g_ptr_array_index(o->fuse_opts, i));
@@ -241,14 +245,21 @@ static void reset_stop_signals(void)
     signal(SIGHUP, SIG_DFL);
 }
 
+static void add_hosts(const struct vdc_config *cfg)
+{
+    for (guint i = 0; i < cfg->hosts->len; i++) {
+        const struct vdc_host_config *h = g_ptr_array_index(cfg->hosts, i);
+        vdc_model_add_host(h->name, h->uri);
+    }
+}
+
 static GPtrArray *start_runners(const struct vdc_config *cfg)
 {
     GPtrArray *runners = g_ptr_array_new();
     for (guint i = 0; i < cfg->hosts->len; i++) {
         const struct vdc_host_config *h = g_ptr_array_index(cfg->hosts, i);
-        unsigned idx = vdc_model_add_host(h->name, h->uri);
         g_ptr_array_add(runners,
-                        vdc_runner_start(&hv_libvirt_ops, idx, h->uri, cfg->refresh_seconds));
+                        vdc_runner_start(&hv_libvirt_ops, i, h->uri, cfg->refresh_seconds));
     }
     gint64 deadline = g_get_monotonic_time() + FIRST_LOAD_SECONDS * G_USEC_PER_SEC;
     for (guint i = 0; i < runners->len; i++)
@@ -283,9 +294,40 @@ static int serve(const struct options *o, const struct vdc_config *cfg, int read
         fuse_session_destroy(se);
         return 1;
     }
+    struct vdc_store *store = NULL;
+    if (cfg->state_dir) {
+        GError *gerr = NULL;
+        store = vdc_store_open(cfg->state_dir, &gerr);
+        if (!store) {
+            fprintf(stderr, "vdcfs: %s\n", gerr->message);
+            g_error_free(gerr);
+            fuse_session_destroy(se);
+            return 1;
+        }
+    }
+    if (cfg->admin_group) {
+        struct group *g = getgrnam(cfg->admin_group);
+        if (!g) {
+            fprintf(stderr, "vdcfs: admin_group \"%s\" is not a group on this machine\n",
+                    cfg->admin_group);
+            vdc_store_close(store);
+            fuse_session_destroy(se);
+            return 1;
+        }
+        vdc_fuse_set_admin_gid(g->gr_gid);
+    }
     vdc_model_init();
     vdc_events_init();
     vdc_tree_init();
+    add_hosts(cfg);
+    if (store) {
+        GError *gerr = NULL;
+        if (!vdc_ctl_load(store, &gerr)) {
+            fprintf(stderr, "vdcfs: %s\n", gerr->message);
+            g_error_free(gerr);
+        }
+    }
+    vdc_ctl_start(store, cfg->prune);
     GPtrArray *runners = start_runners(cfg);
 
     int status = 1;
@@ -311,6 +353,7 @@ static int serve(const struct options *o, const struct vdc_config *cfg, int read
         fuse_session_unmount(se);
         fuse_remove_signal_handlers(se);
     }
+    vdc_ctl_stop();
     bool stopped = stop_runners(runners);
     vdc_events_file_shutdown();
     vdc_events_shutdown();
@@ -318,6 +361,8 @@ static int serve(const struct options *o, const struct vdc_config *cfg, int read
     fuse_session_destroy(se);
     if (stopped)
         vdc_model_free();
+    if (store)
+        vdc_store_close(store);
     if (ready_fd >= 0)
         close(ready_fd); /* the parent reads EOF: failure */
     return status;
@@ -338,6 +383,9 @@ int main(int argc, char **argv)
     if (o.demo) {
         cfg = vdc_config_new();
         demo_dir = vdc_demo_prepare(cfg, &err);
+        /* The demo's specs live as long as its hosts: in its directory. */
+        if (demo_dir && !cfg->state_dir)
+            cfg->state_dir = g_build_filename(demo_dir, "state", NULL);
     } else {
         cfg = vdc_config_load(o.config_path, &err);
     }

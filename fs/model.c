@@ -10,6 +10,8 @@
 
 #include <string.h>
 
+#include "model_priv.h"
+
 #include "events.h"
 #include "inval.h"
 #include "names.h"
@@ -20,12 +22,12 @@ struct vdc_model vdc_model;
 
 /* --- objects -------------------------------------------------------- */
 
-static void obj_touch(struct vdc_obj *o)
+void obj_touch(struct vdc_obj *o)
 {
     clock_gettime(CLOCK_REALTIME, &o->mtime);
 }
 
-static void obj_register(struct vdc_obj *o, enum vdc_obj_type type)
+void obj_register(struct vdc_obj *o, enum vdc_obj_type type)
 {
     o->id = vdc_model.next_id++;
     o->type = type;
@@ -33,7 +35,7 @@ static void obj_register(struct vdc_obj *o, enum vdc_obj_type type)
     g_hash_table_insert(vdc_model.objs, &o->id, o);
 }
 
-static void obj_unregister(struct vdc_obj *o)
+void obj_unregister(struct vdc_obj *o)
 {
     g_hash_table_remove(vdc_model.objs, &o->id);
 }
@@ -45,7 +47,7 @@ struct vdc_obj *vdc_model_find(uint64_t id)
 
 /* Replaces *@slot with @fresh (stolen).  Returns true, and queues an
  * invalidation of @ino, when the content really changed. */
-static bool set_content(GBytes **slot, GBytes *fresh, uint64_t ino)
+bool set_content(GBytes **slot, GBytes *fresh, uint64_t ino)
 {
     if (*slot && g_bytes_equal(*slot, fresh)) {
         g_bytes_unref(fresh);
@@ -70,6 +72,9 @@ void vdc_model_init(void)
                                                   (GDestroyNotify)g_ptr_array_unref);
     vdc_model.cpools = g_hash_table_new(g_str_hash, g_str_equal);
     vdc_model.objs = g_hash_table_new(g_int64_hash, g_int64_equal);
+    vdc_model.desired = g_hash_table_new(g_str_hash, g_str_equal);
+    vdc_model.desired_by_uuid = g_hash_table_new(g_str_hash, g_str_equal);
+    vdc_model.scratch = g_hash_table_new(g_str_hash, g_str_equal);
     vdc_model.next_id = 1;
     clock_gettime(CLOCK_REALTIME, &vdc_model.start_time);
 }
@@ -84,17 +89,17 @@ void vdc_model_read_unlock(void)
     g_rw_lock_reader_unlock(&vdc_model.lock);
 }
 
-static void write_lock(void)
+void write_lock(void)
 {
     g_rw_lock_writer_lock(&vdc_model.lock);
 }
 
-static void write_unlock(void)
+void write_unlock(void)
 {
     g_rw_lock_writer_unlock(&vdc_model.lock);
 }
 
-static struct vdc_host *host_at(unsigned index)
+struct vdc_host *host_at(unsigned index)
 {
     g_assert(index < vdc_model.hosts->len);
     return g_ptr_array_index(vdc_model.hosts, index);
@@ -216,8 +221,10 @@ static void vm_render(struct vdc_vm *vm, const struct hv_vm *facts, enum vdc_vm_
         vdc_inval_inode(VDC_INO(vm->o.id, VDC_VM_STATE));
         changed = true;
     }
-    if (changed)
+    if (changed) {
         obj_touch(&vm->o);
+        desired_vm_changed(vm);
+    }
 }
 
 GBytes *vdc_vm_state_bytes(enum vdc_vm_state state)
@@ -271,16 +278,19 @@ static void vms_reclaim(const char *raw)
 
 /* Gives every VM called @raw its name in vms/: plain when it is the only
  * one, "name@host" when several hosts have one. */
-static void displays_refresh(const char *raw)
+void displays_refresh(const char *raw)
 {
     GPtrArray *same = vms_named(raw);
     if (!same)
         return;
     for (guint i = 0; i < same->len; i++) {
         struct vdc_vm *vm = g_ptr_array_index(same, i);
-        g_autofree char *want = same->len == 1
-                                    ? g_strdup(vm->fname)
-                                    : g_strdup_printf("%s@%s", vm->fname, vm->host->name);
+        /* A desired entry of that name takes the plain name for the VM
+         * it is bound to; every other VM of the name is "name@host". */
+        struct vdc_desired *claim = desired_claiming(vm->fname);
+        bool plain = claim ? vm->managed == claim : same->len == 1;
+        g_autofree char *want = plain ? g_strdup(vm->fname)
+                                      : g_strdup_printf("%s@%s", vm->fname, vm->host->name);
         if (vm->display && strcmp(vm->display, want) == 0)
             continue;
         if (vm->display) {
@@ -395,6 +405,7 @@ static void vm_create(struct vdc_host *h, struct hv_vm *facts)
     vm->domain_xml = pack_domain_xml(facts);
     g_hash_table_insert(h->vms, vm->uuid, vm);
     vm_index(vm);
+    desired_vm_seen(vm);
     vm_render(vm, facts, vm->state);
     hv_vm_free(facts);
     /* A host's first load is not news: its "connected" event says how
@@ -422,8 +433,10 @@ static void vm_apply(struct vdc_vm *vm, struct hv_vm *facts)
     vm->persistent = facts->persistent;
     vm_render(vm, facts, shown_before);
     hv_vm_free(facts);
-    if (xml_changed)
+    if (xml_changed) {
         obj_touch(&vm->o);
+        desired_vm_changed(vm);
+    }
 
     const char *ev = transition_event(seen_before, vm->state);
     if (ev)
@@ -443,6 +456,7 @@ static void vm_upsert_locked(struct vdc_host *h, struct hv_vm *facts)
 
 static void vm_remove_locked(struct vdc_host *h, struct vdc_vm *vm, bool announce)
 {
+    desired_vm_leaving(vm);
     g_hash_table_remove(h->vms, vm->uuid);
     vm_unindex(vm);
     obj_unregister(&vm->o);
@@ -740,6 +754,11 @@ static void host_free(struct vdc_host *h)
 void vdc_model_free(void)
 {
     write_lock();
+    scratch_free_all();
+    desired_free_all();
+    g_hash_table_destroy(vdc_model.scratch);
+    g_hash_table_destroy(vdc_model.desired);
+    g_hash_table_destroy(vdc_model.desired_by_uuid);
     GHashTableIter it;
     gpointer v;
     g_hash_table_iter_init(&it, vdc_model.cpools);

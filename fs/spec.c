@@ -452,12 +452,13 @@ static void add_iface(xmlNodePtr devices, const struct vdc_spec_iface *f)
 }
 
 char *vdc_spec_domain_xml(const struct vdc_spec *s, const char *name, const char *uuid,
-                          vdc_spec_array_lookup arrays, void *data, GError **err)
+                          const char *domain_type, vdc_spec_array_lookup arrays, void *data,
+                          GError **err)
 {
     xmlDocPtr doc = xmlNewDoc((const xmlChar *)"1.0");
     xmlNodePtr dom = xmlNewNode(NULL, (const xmlChar *)"domain");
     xmlDocSetRootElement(doc, dom);
-    attr(dom, "type", "kvm");
+    attr(dom, "type", domain_type ? domain_type : "kvm");
     add(dom, "name", name);
     if (uuid)
         add(dom, "uuid", uuid);

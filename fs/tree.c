@@ -2,6 +2,8 @@
 #include "tree.h"
 
 #include <errno.h>
+
+#include "scratch.h"
 #include <string.h>
 #include <sys/stat.h>
 
@@ -92,8 +94,13 @@ static enum vdc_node_kind object_kind(enum vdc_obj_type type, unsigned sub)
 {
     static const enum vdc_node_kind host[] = {VDC_N_HOST, VDC_N_HOST_INFO, VDC_N_HOST_VMS,
                                               VDC_N_HOST_POOLS};
-    static const enum vdc_node_kind vm[] = {VDC_N_VM, VDC_N_VM_STATE, VDC_N_VM_STATUS,
-                                            VDC_N_VM_DOMXML, VDC_N_HOST_VMLINK};
+    static const enum vdc_node_kind vm[] = {VDC_N_VM,        VDC_N_VM_STATE,    VDC_N_VM_STATUS,
+                                            VDC_N_VM_DOMXML, VDC_N_HOST_VMLINK, VDC_N_VM_SPEC,
+                                            VDC_N_VM_POWER};
+    static const enum vdc_node_kind desired[] = {VDC_N_VM,        VDC_N_VM_STATE, VDC_N_VM_STATUS,
+                                                 VDC_N_VM_DOMXML, VDC_N_NONE,     VDC_N_VM_SPEC,
+                                                 VDC_N_VM_POWER};
+    static const enum vdc_node_kind scratch[] = {VDC_N_SCRATCH};
     static const enum vdc_node_kind hpool[] = {VDC_N_HPOOL, VDC_N_HPOOL_INFO,
                                                VDC_N_HPOOL_VOLS};
     static const enum vdc_node_kind volume[] = {VDC_N_VOLUME};
@@ -110,6 +117,10 @@ static enum vdc_node_kind object_kind(enum vdc_obj_type type, unsigned sub)
         PICK(volume);
     case VDC_OBJ_CPOOL:
         PICK(cpool);
+    case VDC_OBJ_DESIRED:
+        PICK(desired);
+    case VDC_OBJ_SCRATCH:
+        PICK(scratch);
     }
 #undef PICK
     return VDC_N_NONE;
@@ -128,6 +139,8 @@ int vdc_tree_resolve(uint64_t ino, struct vdc_node *out)
     struct vdc_obj *obj = vdc_model_find(id);
     if (!obj)
         return -ENOENT;
+    if (obj->type == VDC_OBJ_SCRATCH && ((struct vdc_scratch *)obj)->alias)
+        return vdc_tree_resolve(((struct vdc_scratch *)obj)->alias, out);
     enum vdc_node_kind kind = object_kind(obj->type, sub);
     if (kind == VDC_N_NONE)
         return -ENOENT;
@@ -181,7 +194,19 @@ mode_t vdc_tree_type(const struct vdc_node *n)
     return node_ops[n->kind].type;
 }
 
+mode_t vdc_tree_perm(const struct vdc_node *n)
+{
+    const struct vdc_node_ops *ops = &node_ops[n->kind];
+    mode_t perm = ops->perm_of ? ops->perm_of(n) : ops->perm;
+    if (perm)
+        return perm;
+    return ops->type == S_IFDIR ? 0555 : ops->type == S_IFLNK ? 0777 : 0444;
+}
+
 const struct timespec *vdc_tree_mtime(const struct vdc_node *n)
 {
+    const struct vdc_node_ops *ops = &node_ops[n->kind];
+    if (ops->mtime)
+        return ops->mtime(n);
     return n->obj ? &n->obj->mtime : &vdc_model.start_time;
 }

@@ -2,6 +2,8 @@
  *
  *   {"state_dir": "/var/lib/vdcfs",
  *    "refresh_seconds": 30,
+ *    "prune": false,          // rmdir (rsync --delete) may remove running VMs
+ *    "admin_group": "vdcadm", // with -o allow_other: this group may write too
  *    "hosts": [{"name": "alpha", "uri": "test:///srv/dc/alpha.xml"}, ...]}
  *
  * Unknown keys anywhere are an error that names the key; so are missing
@@ -12,6 +14,7 @@
 #define VDCFS_CONFIG_H
 
 #include <glib.h>
+#include <stdbool.h>
 
 struct vdc_host_config {
     char *name; /* validated with vdc_host_name_valid() */
@@ -21,6 +24,8 @@ struct vdc_host_config {
 struct vdc_config {
     char *state_dir;          /* may be NULL: nothing persisted yet */
     unsigned refresh_seconds; /* full refresh period, the safety net for missed events */
+    bool prune;               /* removing a running VM's directory removes the VM */
+    char *admin_group;        /* NULL: only the mounting user may write */
     GPtrArray *hosts;         /* of struct vdc_host_config*, owned */
 };
 

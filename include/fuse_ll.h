@@ -23,6 +23,14 @@
 
 extern const struct fuse_lowlevel_ops vdc_fuse_ops;
 
+/* Files that change the datacenter become writable by group @gid too
+ * (the config's admin_group, with -o allow_other).  Before mounting. */
+void vdc_fuse_set_admin_gid(gid_t gid);
+
+/* Replies to @req with the entry of inode @ino (ENOENT when it is gone).
+ * Any thread. */
+void vdc_fuse_reply_entry(fuse_req_t req, uint64_t ino);
+
 /* The events file (events_file.c); stateless, like every file here. */
 void vdc_events_file_init(struct fuse_session *se);
 void vdc_events_file_shutdown(void);

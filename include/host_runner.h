@@ -31,4 +31,16 @@ bool vdc_runner_wait_first(struct vdc_runner *r, gint64 deadline);
  * to its host (then @r is abandoned: the process is about to exit). */
 bool vdc_runner_stop(struct vdc_runner *r, gint64 deadline);
 
+/* Asks the runner of host @host to reconcile desired entry @fname.
+ * Returns false when no runner has that name. */
+bool vdc_runner_kick(const char *host, const char *fname);
+/* Queues a power action on VM @uuid of @host, done before any reconcile
+ * that is queued.  Returns false when no runner has that name. */
+bool vdc_runner_power(const char *host, const char *uuid, enum hv_power_action action);
+/* Whether deleting a running VM's directory destroys it (config "prune"). */
+void vdc_runner_set_prune(bool prune);
+/* Called on a runner's thread each time its host (re)connects: VMs that
+ * wait for a host to be placed on can be placed now.  Set before start. */
+extern void (*vdc_runner_connected_hook)(void);
+
 #endif

@@ -65,6 +65,7 @@ struct hv_vm {
     unsigned vcpus;
     uint64_t memory_kib;
     bool autostart, persistent;
+    char *description;     /* <description>, NULL when absent */
     char *domain_xml;      /* exactly as the hypervisor reported it */
     GPtrArray *disks;      /* of struct hv_disk*, owned */
     GPtrArray *interfaces; /* of struct hv_iface*, owned */
@@ -95,6 +96,19 @@ struct hv_host_info {
     char *libvirt_version;
     unsigned cpus;
     uint64_t memory_kib;
+    uint64_t free_kib;         /* free memory now; 0 when the host cannot say */
+    char *domain_type;         /* <domain type=...> this host runs: "kvm", "qemu", "test" */
+};
+
+/* What vms/<vm>/power asks for, and the reconciler's state changes. */
+enum hv_power_action {
+    HV_POWER_START = 1,
+    HV_POWER_START_PAUSED, /* start, but leave the CPUs paused */
+    HV_POWER_SHUTDOWN,     /* ask the guest (ACPI) */
+    HV_POWER_DESTROY,      /* pull the plug */
+    HV_POWER_REBOOT,
+    HV_POWER_SUSPEND,
+    HV_POWER_RESUME,
 };
 
 /* Where a backend reports what happens on the host, between calls.  The
@@ -132,7 +146,39 @@ struct hv_ops {
     int (*get_vm)(struct hv_conn *conn, const char *uuid, const struct hv_vm_brief *known,
                   struct hv_vm **out, char **err);
     int (*list_pools)(struct hv_conn *conn, GPtrArray **out /* of hv_pool* */, char **err);
+
+    /* --- writes: only the reconciler calls these, on the runner thread.
+     * VMs are named by uuid.  Each returns 0, or -1 with *err (g_malloc'd,
+     * one line, the hypervisor's own message). */
+
+    /* The VM's persistent definition (inactive XML, what the next boot
+     * gets), parsed; state/autostart/persistent filled in as get_vm does.
+     * Returns 0 and *out, 1 when the VM does not exist, -1 on error. */
+    int (*get_vm_config)(struct hv_conn *conn, const char *uuid, struct hv_vm **out, char **err);
+    /* Defines (or redefines, same name and uuid) a persistent VM. */
+    int (*define_vm)(struct hv_conn *conn, const char *xml, char **err);
+    /* Removes the definition of a VM that is not running (with its
+     * managed save and snapshot metadata, not its disks). */
+    int (*undefine_vm)(struct hv_conn *conn, const char *uuid, char **err);
+    int (*power)(struct hv_conn *conn, const char *uuid, enum hv_power_action action, char **err);
+    int (*set_autostart)(struct hv_conn *conn, const char *uuid, bool on, char **err);
+    /* Changes a running VM now.  -1 when the hypervisor cannot (beyond
+     * the VM's maximum, or not supported): the persistent definition
+     * still has the new value, it applies at the next boot. */
+    int (*set_vcpus_live)(struct hv_conn *conn, const char *uuid, unsigned vcpus, char **err);
+    int (*set_memory_live)(struct hv_conn *conn, const char *uuid, uint64_t kib, char **err);
+    /* Creates volume @name of @capacity bytes in pool @pool unless a
+     * volume of that name is there.  Returns 0 when it created it, 1 when
+     * it existed, -1 on error (no such pool, no room...). */
+    int (*ensure_volume)(struct hv_conn *conn, const char *pool, const char *name,
+                         uint64_t capacity, char **err);
 };
+
+/* The word of a power action ("start", "shutdown", ...), and back: 0 for
+ * a word that is not one of vms/<vm>/power's six (start-paused is the
+ * reconciler's own). */
+const char *hv_power_word(enum hv_power_action a);
+enum hv_power_action hv_power_parse(const char *word);
 
 extern const struct hv_ops hv_libvirt_ops;
 

@@ -31,14 +31,23 @@
 /* Static nodes: object id 0.  VDC_INO(0, 1) == FUSE_ROOT_ID. */
 enum { VDC_STATIC_ROOT = 1, VDC_STATIC_HOSTS, VDC_STATIC_VMS, VDC_STATIC_POOLS, VDC_STATIC_EVENTS };
 
-enum vdc_obj_type { VDC_OBJ_HOST = 1, VDC_OBJ_VM, VDC_OBJ_HPOOL, VDC_OBJ_VOLUME, VDC_OBJ_CPOOL };
+enum vdc_obj_type {
+    VDC_OBJ_HOST = 1, VDC_OBJ_VM, VDC_OBJ_HPOOL, VDC_OBJ_VOLUME, VDC_OBJ_CPOOL,
+    VDC_OBJ_DESIRED, /* a VM directory of the desired state (desired.h) */
+    VDC_OBJ_SCRATCH, /* a temporary file in a VM directory (scratch.h) */
+};
 
 /* The files of each object type ("sub" in VDC_INO). */
 enum { VDC_HOST_DIR = 0, VDC_HOST_INFO, VDC_HOST_VMS, VDC_HOST_POOLS };
-enum { VDC_VM_DIR = 0, VDC_VM_STATE, VDC_VM_STATUS, VDC_VM_DOMXML, VDC_VM_HOSTLINK };
+/* A VM directory's files; a desired entry (desired.h) uses the same
+ * numbers for the same files. */
+enum { VDC_VM_DIR = 0, VDC_VM_STATE, VDC_VM_STATUS, VDC_VM_DOMXML, VDC_VM_HOSTLINK, VDC_VM_SPEC,
+       VDC_VM_POWER };
 enum { VDC_HPOOL_DIR = 0, VDC_HPOOL_INFO, VDC_HPOOL_VOLS };
 enum { VDC_VOLUME_FILE = 0 };
 enum { VDC_CPOOL_DIR = 0, VDC_CPOOL_INFO };
+
+struct vdc_desired;
 
 struct vdc_obj {
     uint64_t id;
@@ -70,6 +79,7 @@ struct vdc_vm {
     enum vdc_vm_state state;
     enum vdc_vm_state last_seen; /* last state the host reported */
     bool autostart, persistent;
+    struct vdc_desired *managed; /* the desired entry bound to this VM, or NULL */
     /* What the files show.  The parsed facts are not kept (10,000 VMs must
      * fit in little memory): status.json is rendered when they arrive,
      * state and the host symlink are derived from the fields above, and
@@ -111,6 +121,9 @@ struct vdc_model {
     GHashTable *vms_by_name;    /* raw name -> GPtrArray of vm (not owned) */
     GHashTable *cpools;         /* fname -> struct vdc_cpool*, owned */
     GHashTable *objs;           /* id (uint64 key) -> struct vdc_obj* */
+    GHashTable *desired;        /* fname -> struct vdc_desired*, owned (desired.h) */
+    GHashTable *desired_by_uuid; /* uuid -> struct vdc_desired* (borrowed keys) */
+    GHashTable *scratch;        /* "dirid/name" -> struct vdc_scratch*, owned (scratch.h) */
     uint64_t next_id;
     struct timespec start_time;
 };

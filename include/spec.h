@@ -83,14 +83,16 @@ typedef bool (*vdc_spec_array_lookup)(const char *array, char **host, int *port,
                                       void *data);
 
 /* The libvirt domain XML for VM @name (and @uuid, NULL to let libvirt
- * choose) as @spec describes it, built with libxml2 so that no name or
+ * choose) as @spec describes it, for a host that runs @domain_type
+ * domains (hv_host_info.domain_type; NULL means "kvm"), built with libxml2 so that no name or
  * value can inject XML.  Interfaces without a MAC get none: the caller
  * assigns MACs before defining.  LUN disks are resolved with @arrays
  * (called with @data; may be NULL when the spec has none) into iSCSI
  * network disks "IQN/LUN".  Returns a g_malloc'd string, or NULL with
  * *err set (an unknown array). */
 char *vdc_spec_domain_xml(const struct vdc_spec *spec, const char *name, const char *uuid,
-                          vdc_spec_array_lookup arrays, void *data, GError **err);
+                          const char *domain_type, vdc_spec_array_lookup arrays, void *data,
+                          GError **err);
 
 void vdc_spec_free(struct vdc_spec *spec);
 typedef struct vdc_spec vdc_spec;

@@ -20,7 +20,8 @@ enum vdc_node_kind {
     VDC_N_HOST, VDC_N_HOST_INFO, VDC_N_HOST_VMS, VDC_N_HOST_POOLS, VDC_N_HOST_VMLINK,
     VDC_N_HPOOL, VDC_N_HPOOL_INFO, VDC_N_HPOOL_VOLS, VDC_N_VOLUME,
     VDC_N_CPOOL, VDC_N_CPOOL_INFO,
-    VDC_N_VM, VDC_N_VM_STATE, VDC_N_VM_STATUS, VDC_N_VM_DOMXML,
+    VDC_N_VM, VDC_N_VM_STATE, VDC_N_VM_STATUS, VDC_N_VM_DOMXML, VDC_N_VM_SPEC, VDC_N_VM_POWER,
+    VDC_N_SCRATCH,
     VDC_N_COUNT
 };
 
@@ -45,6 +46,14 @@ struct vdc_node_ops {
     GBytes *(*content)(const struct vdc_node *n);
     /* Optional: the content's length, where it is cheaper than content(). */
     size_t (*size)(const struct vdc_node *n);
+    /* Permission bits: 0 means read-only (0444 files, 0555 directories).
+     * Writable nodes are writable by the owner only (fuse_ll.c adds the
+     * admin group's bit). */
+    mode_t perm;
+    /* Optional: permission bits that depend on the node (scratch files). */
+    mode_t (*perm_of)(const struct vdc_node *n);
+    /* Optional: the node's mtime when it is not its object's. */
+    const struct timespec *(*mtime)(const struct vdc_node *n);
 };
 
 #define VDC_DIR_OPS(lookup_fn, list_fn)                                                \
@@ -65,6 +74,8 @@ void vdc_dirents_free(GArray *a);
 GBytes *vdc_tree_content(const struct vdc_node *n);
 size_t vdc_tree_size(const struct vdc_node *n);
 mode_t vdc_tree_type(const struct vdc_node *n);
+/* Permission bits (without the type). */
+mode_t vdc_tree_perm(const struct vdc_node *n);
 const struct timespec *vdc_tree_mtime(const struct vdc_node *n);
 
 /* Node constructors the subtrees share. */

@@ -753,7 +753,7 @@ static xmlDocPtr xml_of(const struct vdc_spec *spec, const char *name, const cha
                         struct lookup_log *log)
 {
     g_autoptr(GError) err = NULL;
-    char *xml = vdc_spec_domain_xml(spec, name, uuid, lookup, log, &err);
+    char *xml = vdc_spec_domain_xml(spec, name, uuid, NULL, lookup, log, &err);
     if (!xml)
         fail_msg("no domain XML: %s", err ? err->message : "no message");
     assert_null(err);
@@ -857,7 +857,7 @@ static void test_xml_minimal(void **state)
     g_autoptr(vdc_spec) spec = parse_ok("{\"vcpus\": 4096, \"memory_mib\": 16777216}");
     /* no LUN disks: no lookup needed */
     g_autoptr(GError) err = NULL;
-    g_autofree char *xml = vdc_spec_domain_xml(spec, "m", NULL, NULL, NULL, &err);
+    g_autofree char *xml = vdc_spec_domain_xml(spec, "m", NULL, NULL, NULL, NULL, &err);
     if (!xml)
         fail_msg("no XML: %s", err ? err->message : "no message");
     xmlDocPtr doc = xmlReadMemory(xml, (int)strlen(xml), "d.xml", NULL, XML_PARSE_NONET);
@@ -879,7 +879,7 @@ static void test_xml_volume_and_file_without_lookup(void **state)
     g_autoptr(vdc_spec) spec = parse_ok(
         DISKS("{\"target\": \"sdb\", \"file\": \"/f\"}, {\"target\": \"hda\", \"pool\": \"p\", \"volume\": \"v\"}"));
     g_autoptr(GError) err = NULL;
-    g_autofree char *xml = vdc_spec_domain_xml(spec, "x", UUID, NULL, NULL, &err);
+    g_autofree char *xml = vdc_spec_domain_xml(spec, "x", UUID, NULL, NULL, NULL, &err);
     if (!xml)
         fail_msg("no XML: %s", err ? err->message : "no message");
     xmlDocPtr doc = xmlReadMemory(xml, (int)strlen(xml), "d.xml", NULL, XML_PARSE_NONET);
@@ -916,7 +916,7 @@ static void test_xml_unknown_array(void **state)
         DISKS(FD("vda") ", {\"target\": \"vdb\", \"array\": \"nosuch-array\", \"lun\": 1}"));
     struct lookup_log log = {0};
     g_autoptr(GError) err = NULL;
-    char *xml = vdc_spec_domain_xml(spec, "x", NULL, lookup, &log, &err);
+    char *xml = vdc_spec_domain_xml(spec, "x", NULL, NULL, lookup, &log, &err);
     if (xml) {
         g_free(xml);
         fail_msg("XML built for an unknown array");
@@ -936,7 +936,7 @@ static void test_xml_unknown_array_hostile_name(void **state)
         parse_ok(DISK("{\"target\": \"vda\", \"array\": \"bad\\narray\\r\", \"lun\": 1}"));
     struct lookup_log log = {0};
     g_autoptr(GError) err = NULL;
-    char *xml = vdc_spec_domain_xml(spec, "x", NULL, lookup, &log, &err);
+    char *xml = vdc_spec_domain_xml(spec, "x", NULL, NULL, lookup, &log, &err);
     if (xml) {
         g_free(xml);
         fail_msg("XML built for an unknown array");
