@@ -422,6 +422,12 @@ void vdc_reconcile(const struct hv_ops *ops, struct hv_conn *conn, unsigned host
         memo->shutdown_since = 0;
     hv_vm_free(config);
     hv_vm_free(live);
+    /* The model learns what we did now, not when the host's event comes:
+     * status.json must not say InSync next to a state of "undefined". */
+    struct hv_vm *seen = NULL;
+    if (had_steps && ops->get_vm(conn, w->uuid, NULL, &seen, &err) == 0)
+        vdc_model_vm_update(host, seen);
+    g_clear_pointer(&err, g_free);
     report(w, VDC_COND_APPLIED, VDC_COND_TRUE, "Applied",
            had_steps ? "the spec was applied" : "nothing to change", true);
     if (p->restart_needed)
