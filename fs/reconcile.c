@@ -89,9 +89,11 @@ static void config_drift(const struct vdc_want *w, const struct hv_vm *have, GSt
         g_string_append(drift, "interfaces; ");
 }
 
+/* Active on its host (a guest that suspended itself to RAM still is). */
 static bool is_on(enum vdc_vm_state s)
 {
-    return s == VDC_VM_RUNNING || s == VDC_VM_BLOCKED || s == VDC_VM_PAUSED;
+    return s == VDC_VM_RUNNING || s == VDC_VM_BLOCKED || s == VDC_VM_PAUSED ||
+           s == VDC_VM_SUSPENDED;
 }
 
 static void add_step(struct vdc_plan *p, struct vdc_step st)
@@ -354,6 +356,10 @@ void vdc_reconcile(const struct hv_ops *ops, struct hv_conn *conn, unsigned host
         memo = g_new0(struct vdc_memo, 1);
         g_hash_table_insert(memos, g_strdup(fname), memo);
     }
+    /* A shutdown asked for an earlier spec does not count towards the
+     * grace of a later one. */
+    if (!w->deleting && w->spec->state != VDC_VM_SHUTOFF)
+        memo->shutdown_since = 0;
     g_autofree char *xml = NULL;
     if (!w->deleting) {
         /* MACs: the assigned ones go into the XML. */
@@ -408,6 +414,8 @@ void vdc_reconcile(const struct hv_ops *ops, struct hv_conn *conn, unsigned host
         return;
     if (w->deleting) {
         finish_delete(&r);
+        /* A new entry of that name is another VM: it starts afresh. */
+        g_hash_table_remove(memos, fname);
         return;
     }
     /* Look again: the truth after our steps, for the model and InSync. */
