@@ -398,18 +398,6 @@ static json_t *conditions_json(const struct vdc_desired *d)
     return a;
 }
 
-static GBytes *dump_doc(json_t *doc)
-{
-    char *text = json_dumps(doc, JSON_INDENT(2));
-    json_decref(doc);
-    size_t n = strlen(text);
-    char *buf = g_malloc(n + 1);
-    memcpy(buf, text, n);
-    buf[n] = '\n';
-    free(text);
-    return g_bytes_new_take(buf, n + 1);
-}
-
 GBytes *vdc_vmdir_status(const struct vdc_vm *vm, const struct vdc_desired *d)
 {
     if (!d)
@@ -439,7 +427,7 @@ GBytes *vdc_vmdir_status(const struct vdc_vm *vm, const struct vdc_desired *d)
         json_array_append_new(macs, vdc_json_text(g_ptr_array_index(d->macs, i)));
     json_object_set_new(doc, "assigned_macs", macs);
     json_object_set_new(doc, "conditions", conditions_json(d));
-    return dump_doc(doc);
+    return vdc_json_file(doc);
 }
 
 static const char *spec_state_word(enum vdc_vm_state s)
@@ -515,5 +503,5 @@ GBytes *vdc_vm_derived_spec(const struct vdc_vm *vm)
         json_object_set_new(doc, "description", vdc_json_text(f->description));
     }
     hv_vm_free(f);
-    return dump_doc(doc);
+    return vdc_json_file(doc);
 }

@@ -4,8 +4,7 @@
 #include <jansson.h>
 #include <string.h>
 
-/* Dumps @doc (reference stolen) as the content of a file. */
-static GBytes *to_bytes(json_t *doc)
+GBytes *vdc_json_file(json_t *doc)
 {
     char *text = json_dumps(doc, JSON_INDENT(2));
     json_decref(doc);
@@ -48,7 +47,7 @@ GBytes *vdc_render_host_info(const struct vdc_host *h)
     json_object_set_new(o, "memory_kib", i ? bytes_json(i->memory_kib) : json_null());
     json_object_set_new(o, "vms", json_integer(g_hash_table_size(h->vms)));
     json_object_set_new(o, "error", vdc_json_text(h->error));
-    return to_bytes(o);
+    return vdc_json_file(o);
 }
 
 static json_t *disk_source_json(const struct hv_disk *d)
@@ -123,7 +122,7 @@ GBytes *vdc_render_vm_status(const struct hv_vm *f, const char *host,
     json_object_set_new(o, "persistent", json_boolean(f->persistent));
     json_object_set_new(o, "disks", disks_json(f->disks));
     json_object_set_new(o, "interfaces", interfaces_json(f->interfaces));
-    return to_bytes(o);
+    return vdc_json_file(o);
 }
 
 GBytes *vdc_render_vm_status_state(GBytes *status, enum vdc_vm_state state)
@@ -136,7 +135,7 @@ GBytes *vdc_render_vm_status_state(GBytes *status, enum vdc_vm_state state)
         return g_bytes_ref(status);
     }
     json_object_set_new(o, "state", json_string(vdc_vm_state_word(state)));
-    return to_bytes(o);
+    return vdc_json_file(o);
 }
 
 GBytes *vdc_render_hpool_info(const struct vdc_hpool *p)
@@ -149,7 +148,7 @@ GBytes *vdc_render_hpool_info(const struct vdc_hpool *p)
     json_object_set_new(o, "capacity", bytes_json(f->capacity));
     json_object_set_new(o, "allocation", bytes_json(f->allocation));
     json_object_set_new(o, "available", bytes_json(f->available));
-    return to_bytes(o);
+    return vdc_json_file(o);
 }
 
 GBytes *vdc_render_volume(const struct hv_volume *v)
@@ -160,7 +159,7 @@ GBytes *vdc_render_volume(const struct hv_volume *v)
     json_object_set_new(o, "type", vdc_json_text(v->type));
     json_object_set_new(o, "capacity", bytes_json(v->capacity));
     json_object_set_new(o, "allocation", bytes_json(v->allocation));
-    return to_bytes(o);
+    return vdc_json_file(o);
 }
 
 GBytes *vdc_render_cpool_info(const char *raw_name, GPtrArray *hosts)
@@ -192,5 +191,5 @@ GBytes *vdc_render_cpool_info(const char *raw_name, GPtrArray *hosts)
     json_object_set_new(o, "name", vdc_json_text(raw_name));
     json_object_set_new(o, "type", vdc_json_text(type));
     json_object_set_new(o, "hosts", per_host);
-    return to_bytes(o);
+    return vdc_json_file(o);
 }

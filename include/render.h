@@ -17,6 +17,10 @@
  * the key silently dropped, as jansson would do. */
 json_t *vdc_json_text(const char *s);
 
+/* @doc (reference stolen) as the content of a file: indented, one
+ * trailing newline. */
+GBytes *vdc_json_file(json_t *doc);
+
 GBytes *vdc_render_host_info(const struct vdc_host *h);
 /* status.json of a VM on @host, in @state, from the facts the host gave. */
 GBytes *vdc_render_vm_status(const struct hv_vm *facts, const char *host,
