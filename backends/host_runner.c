@@ -32,7 +32,7 @@ struct vdc_runner {
     bool stop, first_done, finished;
     GThread *thread;
     char *host_name;
-    GHashTable *todo;  /* fnames of desired entries to reconcile */
+    GHashTable *to_reconcile; /* fnames of desired entries to reconcile */
     GQueue *power;     /* of struct power_job*: vms/<vm>/power writes */
     GHashTable *memos; /* fname -> struct vdc_memo*: runner thread only */
 };
@@ -156,7 +156,7 @@ static int refresh(struct vdc_runner *r, struct hv_conn *c, bool deep, char **er
 static void enqueue(struct vdc_runner *r, const char *fname)
 {
     g_mutex_lock(&r->lock);
-    g_hash_table_add(r->todo, g_strdup(fname));
+    g_hash_table_add(r->to_reconcile, g_strdup(fname));
     g_cond_signal(&r->cond);
     g_mutex_unlock(&r->lock);
 }
@@ -187,15 +187,15 @@ static void enqueue_if_managed(struct vdc_runner *r, const char *uuid)
 static void run_reconciles(struct vdc_runner *r, struct hv_conn *c)
 {
     g_mutex_lock(&r->lock);
-    GHashTable *todo = r->todo;
-    r->todo = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    GHashTable *batch = r->to_reconcile;
+    r->to_reconcile = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     g_mutex_unlock(&r->lock);
     GHashTableIter it;
     gpointer fname;
-    g_hash_table_iter_init(&it, todo);
+    g_hash_table_iter_init(&it, batch);
     while (g_hash_table_iter_next(&it, &fname, NULL))
         vdc_reconcile(r->ops, c, r->host, fname, r->memos, prune_enabled);
-    g_hash_table_destroy(todo);
+    g_hash_table_destroy(batch);
 }
 
 static void fetch_vm(struct vdc_runner *r, struct hv_conn *c, const char *uuid);
@@ -239,7 +239,7 @@ static char *serve(struct vdc_runner *r, struct hv_conn *c)
     for (;;) {
         g_mutex_lock(&r->lock);
         while (!r->stop && !r->lost && g_hash_table_size(r->dirty) == 0 && !r->pools_dirty &&
-               g_hash_table_size(r->todo) == 0 && g_queue_is_empty(r->power) &&
+               g_hash_table_size(r->to_reconcile) == 0 && g_queue_is_empty(r->power) &&
                g_get_monotonic_time() < next_refresh)
             g_cond_wait_until(&r->cond, &r->lock, next_refresh);
         if (r->stop) {
@@ -349,7 +349,7 @@ struct vdc_runner *vdc_runner_start(const struct hv_ops *ops, unsigned host_inde
     g_mutex_init(&r->lock);
     g_cond_init(&r->cond);
     r->dirty = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
-    r->todo = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    r->to_reconcile = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     r->power = g_queue_new();
     r->memos = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     vdc_model_read_lock();
@@ -392,7 +392,7 @@ bool vdc_runner_stop(struct vdc_runner *r, gint64 deadline)
         g_clear_pointer(&registry, g_ptr_array_unref);
     g_mutex_unlock(&registry_lock);
     g_hash_table_destroy(r->dirty);
-    g_hash_table_destroy(r->todo);
+    g_hash_table_destroy(r->to_reconcile);
     g_queue_free_full(r->power, g_free);
     g_hash_table_destroy(r->memos);
     g_free(r->host_name);

@@ -109,22 +109,27 @@ static void vdc_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
     fuse_reply_entry(req, &e);
 }
 
-void vdc_fuse_reply_entry(fuse_req_t req, uint64_t ino)
+int vdc_fuse_entry_of(uint64_t ino, struct fuse_entry_param *e)
 {
     struct vdc_node n;
-    struct fuse_entry_param e;
     vdc_model_read_lock();
     int rc = ino ? vdc_tree_resolve(ino, &n) : -ENOENT;
     if (rc == 0)
-        fill_entry(&n, &e);
+        fill_entry(&n, e);
     vdc_model_read_unlock();
-    if (rc < 0) {
+    if (rc == 0 && n.kind == VDC_N_SCRATCH)
+        vdc_scratch_ref(n.ino); /* the kernel holds a reference from now on */
+    return rc;
+}
+
+void vdc_fuse_reply_entry(fuse_req_t req, uint64_t ino)
+{
+    struct fuse_entry_param e;
+    int rc = vdc_fuse_entry_of(ino, &e);
+    if (rc < 0)
         fuse_reply_err(req, -rc);
-        return;
-    }
-    if (n.kind == VDC_N_SCRATCH)
-        vdc_scratch_ref(n.ino);
-    fuse_reply_entry(req, &e);
+    else
+        fuse_reply_entry(req, &e);
 }
 
 /* Inode numbers are never reused, so nothing is kept per lookup, except

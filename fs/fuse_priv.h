@@ -10,6 +10,9 @@
 /* Model read lock held. */
 void fill_attr(const struct vdc_node *node, struct stat *st);
 void fill_entry(const struct vdc_node *n, struct fuse_entry_param *e);
+/* The entry of inode @ino, counted as a reference the kernel holds (the
+ * caller must reply with it).  Takes the read lock.  0 or -ENOENT. */
+int vdc_fuse_entry_of(uint64_t ino, struct fuse_entry_param *e);
 
 void vdc_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
                  struct fuse_file_info *fi);

@@ -28,12 +28,14 @@
 /* --- staged writes ------------------------------------------------------ */
 
 struct staged {
+    uint64_t ino;
     GByteArray *data;
     pid_t tgid;
     bool written; /* a write came, not only a truncation */
 };
 
 static GHashTable *staging; /* "ino/tgid" -> struct staged*; FUSE thread only */
+static GHashTable *staged_inos; /* ino -> number of staged entries for it */
 
 /* The process (thread group) of thread @tid: FUSE tells the thread. */
 static pid_t tgid_of(pid_t tid)
@@ -68,6 +70,11 @@ static void staged_sweep(void)
 static void staged_free(gpointer p)
 {
     struct staged *s = p;
+    guint n = GPOINTER_TO_UINT(g_hash_table_lookup(staged_inos, &s->ino));
+    if (n <= 1)
+        g_hash_table_remove(staged_inos, &s->ino);
+    else
+        g_hash_table_insert(staged_inos, g_memdup2(&s->ino, sizeof s->ino), GUINT_TO_POINTER(n - 1));
     g_byte_array_unref(s->data);
     g_free(s);
 }
@@ -76,8 +83,10 @@ static void staged_free(gpointer p)
  * when it writes for the first time. */
 static struct staged *staged_get(fuse_req_t req, const struct vdc_node *n)
 {
-    if (!staging)
+    if (!staging) {
         staging = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, staged_free);
+        staged_inos = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
+    }
     pid_t tgid = tgid_of(fuse_req_ctx(req)->pid);
     char *key = staged_key(n->ino, tgid);
     struct staged *s = g_hash_table_lookup(staging, key);
@@ -89,6 +98,10 @@ static struct staged *staged_get(fuse_req_t req, const struct vdc_node *n)
     s = g_new0(struct staged, 1);
     s->data = g_byte_array_new();
     s->tgid = tgid;
+    s->ino = n->ino;
+    guint count = GPOINTER_TO_UINT(g_hash_table_lookup(staged_inos, &s->ino));
+    g_hash_table_insert(staged_inos, g_memdup2(&s->ino, sizeof s->ino),
+                        GUINT_TO_POINTER(count + 1));
     vdc_model_read_lock();
     g_autoptr(GBytes) now = vdc_tree_content(n);
     vdc_model_read_unlock();
@@ -103,7 +116,9 @@ static struct staged *staged_get(fuse_req_t req, const struct vdc_node *n)
  * and that first close must not commit an empty spec. */
 static GBytes *staged_take(fuse_req_t req, uint64_t ino)
 {
-    if (!staging)
+    /* Every close of every file comes here: without a staged write (the
+     * crawl's case) no /proc lookup. */
+    if (!staging || !g_hash_table_contains(staged_inos, &ino))
         return NULL;
     g_autofree char *key = staged_key(ino, tgid_of(fuse_req_ctx(req)->pid));
     struct staged *s = g_hash_table_lookup(staging, key);
@@ -379,21 +394,14 @@ void vdc_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode
                 struct fuse_file_info *fi)
 {
     uint64_t ino = 0;
-    int rc = make_file(req, parent, name, mode, &ino);
-    struct vdc_node n;
     struct fuse_entry_param e;
-    vdc_model_read_lock();
+    int rc = make_file(req, parent, name, mode, &ino);
     if (rc == 0)
-        rc = vdc_tree_resolve(ino, &n);
-    if (rc == 0)
-        fill_entry(&n, &e);
-    vdc_model_read_unlock();
+        rc = vdc_fuse_entry_of(ino, &e);
     if (rc < 0) {
         fuse_reply_err(req, -rc);
         return;
     }
-    if (n.kind == VDC_N_SCRATCH)
-        vdc_scratch_ref(ino);
     fi->fh = 0;
     fuse_reply_create(req, &e, fi);
 }
