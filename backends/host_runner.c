@@ -8,6 +8,7 @@
 #include "events.h"
 #include "model.h"
 #include "reconcile.h"
+#include "spec.h"
 
 #define BACKOFF_MIN_US (500 * 1000)
 #define BACKOFF_MAX_US (8 * 1000 * 1000)
@@ -25,7 +26,7 @@ struct vdc_runner {
 
     GMutex lock; /* guards everything below */
     GCond cond;
-    GHashTable *dirty; /* uuids of VMs to fetch again */
+    GHashTable *dirty; /* uuids of VMs to fetch again -> DIRTY_* flags */
     bool pools_dirty;
     bool lost;
     char *lost_reason;
@@ -35,6 +36,22 @@ struct vdc_runner {
     GHashTable *to_reconcile; /* fnames of desired entries to reconcile */
     GQueue *power;     /* of struct power_job*: vms/<vm>/power writes */
     GHashTable *memos; /* fname -> struct vdc_memo*: runner thread only */
+    GThreadPool *workers;  /* reconciles of one batch run side by side */
+    unsigned in_flight;    /* reconciles handed to the workers, not yet done */
+};
+
+/* How many reconciles of one host run at once.  Each waits mostly on the
+ * host's round trips (libvirt connections are thread-safe and pipeline
+ * calls), so a few in parallel multiply the throughput; every entry is in
+ * at most one of them. */
+#define RECONCILE_WORKERS 8
+
+/* One entry's reconcile on a worker, with its memo lent in a table of
+ * its own (vdc_reconcile may drop it: the entry was deleted). */
+struct reconcile_task {
+    struct hv_conn *conn;
+    char *fname;
+    GHashTable *memos;
 };
 
 struct power_job {
@@ -52,13 +69,26 @@ static void enqueue_all(struct vdc_runner *r);
 
 /* --- the sink: called from the backend's event thread ------------------ */
 
-static void sink_vm_changed(void *ctx, const char *uuid)
+/* Why a VM is fetched again. */
+enum { DIRTY_STATE = 1, DIRTY_DEFINITION = 2 };
+
+static void mark_dirty(struct vdc_runner *r, const char *uuid, int why)
 {
-    struct vdc_runner *r = ctx;
     g_mutex_lock(&r->lock);
-    g_hash_table_add(r->dirty, g_strdup(uuid));
+    int had = GPOINTER_TO_INT(g_hash_table_lookup(r->dirty, uuid));
+    g_hash_table_insert(r->dirty, g_strdup(uuid), GINT_TO_POINTER(had | why));
     g_cond_signal(&r->cond);
     g_mutex_unlock(&r->lock);
+}
+
+static void sink_vm_changed(void *ctx, const char *uuid)
+{
+    mark_dirty(ctx, uuid, DIRTY_STATE);
+}
+
+static void sink_vm_redefined(void *ctx, const char *uuid)
+{
+    mark_dirty(ctx, uuid, DIRTY_DEFINITION);
 }
 
 static void sink_pools_changed(void *ctx)
@@ -168,15 +198,47 @@ static void enqueue_all(struct vdc_runner *r)
         enqueue(r, g_ptr_array_index(mine, i));
 }
 
-/* A managed VM changed: if it drifted, the reconciler puts it back. */
-static void enqueue_if_managed(struct vdc_runner *r, const char *uuid)
+static bool state_agrees(enum vdc_vm_state want, enum vdc_vm_state have)
+{
+    switch (want) {
+    case VDC_VM_RUNNING:
+        return have == VDC_VM_RUNNING || have == VDC_VM_BLOCKED;
+    case VDC_VM_PAUSED:
+        return have == VDC_VM_PAUSED;
+    case VDC_VM_SHUTOFF:
+        return have == VDC_VM_SHUTOFF;
+    default:
+        return false;
+    }
+}
+
+/* Whether the running VM @vm shows what @spec_text asks for, in what a
+ * state change can change (state, vcpus, memory, autostart).  A "no"
+ * costs a reconcile; a "yes" saves one, so anything unclear is a no. */
+static bool vm_agrees(GBytes *spec_text, const struct hv_vm *vm)
+{
+    if (!spec_text || !vm)
+        return false;
+    g_autoptr(vdc_spec) spec =
+        vdc_spec_parse(g_bytes_get_data(spec_text, NULL), g_bytes_get_size(spec_text), NULL);
+    return spec && state_agrees(spec->state, vm->state) && spec->vcpus == vm->vcpus &&
+           spec->memory_mib * 1024 == vm->memory_kib && spec->autostart == vm->autostart &&
+           vm->persistent;
+}
+
+/* A managed VM changed: if it drifted, the reconciler puts it back.  A
+ * change of state that leaves it as its spec says (our own start, say)
+ * needs no reconcile; a new definition always gets one (someone may have
+ * changed its configuration behind our back). */
+static void enqueue_if_managed(struct vdc_runner *r, const char *uuid, const struct hv_vm *now,
+                               bool redefined)
 {
     char *fname = NULL;
     vdc_model_read_lock();
     struct vdc_host *h = g_ptr_array_index(vdc_model.hosts, r->host);
     struct vdc_vm *vm = g_hash_table_lookup(h->vms, uuid);
     struct vdc_desired *d = vm ? vm->managed : NULL;
-    if (d && (d->spec_text || d->deleting))
+    if (d && (d->deleting || (d->spec_text && (redefined || !vm_agrees(d->spec_text, now)))))
         fname = g_strdup(d->fname);
     vdc_model_read_unlock();
     if (fname)
@@ -184,21 +246,77 @@ static void enqueue_if_managed(struct vdc_runner *r, const char *uuid)
     g_free(fname);
 }
 
+static void reconcile_task_run(gpointer data, gpointer user)
+{
+    struct reconcile_task *t = data;
+    struct vdc_runner *r = user;
+    vdc_reconcile(r->ops, t->conn, r->host, t->fname, t->memos, prune_enabled);
+    g_mutex_lock(&r->lock);
+    r->in_flight--;
+    g_cond_broadcast(&r->cond);
+    g_mutex_unlock(&r->lock);
+}
+
+static struct reconcile_task *reconcile_task_new(struct vdc_runner *r, struct hv_conn *c,
+                                                 const char *fname)
+{
+    struct reconcile_task *t = g_new0(struct reconcile_task, 1);
+    t->conn = c;
+    t->fname = g_strdup(fname);
+    t->memos = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    gpointer key, memo;
+    if (g_hash_table_steal_extended(r->memos, fname, &key, &memo))
+        g_hash_table_insert(t->memos, key, memo);
+    return t;
+}
+
+/* Takes the memo back (unless the reconcile dropped it) and frees @t. */
+static void reconcile_task_finish(struct vdc_runner *r, struct reconcile_task *t)
+{
+    gpointer key, memo;
+    if (g_hash_table_steal_extended(t->memos, t->fname, &key, &memo))
+        g_hash_table_insert(r->memos, key, memo);
+    g_hash_table_destroy(t->memos);
+    g_free(t->fname);
+    g_free(t);
+}
+
+/* Reconciles every entry asked for so far, several at once, and returns
+ * when all are done. */
 static void run_reconciles(struct vdc_runner *r, struct hv_conn *c)
 {
     g_mutex_lock(&r->lock);
     GHashTable *batch = r->to_reconcile;
     r->to_reconcile = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     g_mutex_unlock(&r->lock);
+    g_autoptr(GPtrArray) tasks = g_ptr_array_new();
     GHashTableIter it;
     gpointer fname;
     g_hash_table_iter_init(&it, batch);
     while (g_hash_table_iter_next(&it, &fname, NULL))
-        vdc_reconcile(r->ops, c, r->host, fname, r->memos, prune_enabled);
+        g_ptr_array_add(tasks, reconcile_task_new(r, c, fname));
     g_hash_table_destroy(batch);
+    if (tasks->len == 1) {
+        struct reconcile_task *t = g_ptr_array_index(tasks, 0);
+        vdc_reconcile(r->ops, c, r->host, t->fname, t->memos, prune_enabled);
+    } else if (tasks->len > 1) {
+        if (!r->workers)
+            r->workers = g_thread_pool_new(reconcile_task_run, r, RECONCILE_WORKERS, FALSE, NULL);
+        g_mutex_lock(&r->lock);
+        r->in_flight += tasks->len;
+        g_mutex_unlock(&r->lock);
+        for (guint i = 0; i < tasks->len; i++)
+            g_thread_pool_push(r->workers, g_ptr_array_index(tasks, i), NULL);
+        g_mutex_lock(&r->lock);
+        while (r->in_flight > 0)
+            g_cond_wait(&r->cond, &r->lock);
+        g_mutex_unlock(&r->lock);
+    }
+    for (guint i = 0; i < tasks->len; i++)
+        reconcile_task_finish(r, g_ptr_array_index(tasks, i));
 }
 
-static void fetch_vm(struct vdc_runner *r, struct hv_conn *c, const char *uuid);
+static void fetch_vm(struct vdc_runner *r, struct hv_conn *c, const char *uuid, bool redefined);
 
 static void run_power_jobs(struct vdc_runner *r, struct hv_conn *c, GQueue *jobs)
 {
@@ -210,18 +328,18 @@ static void run_power_jobs(struct vdc_runner *r, struct hv_conn *c, GQueue *jobs
                              json_string(j->uuid), "action",
                              json_string(hv_power_word(j->action)), "error",
                              json_string(err ? err : "?"), NULL);
-        fetch_vm(r, c, j->uuid);
+        fetch_vm(r, c, j->uuid, true);
         g_free(j);
     }
     g_queue_free(jobs);
 }
 
-static void fetch_vm(struct vdc_runner *r, struct hv_conn *c, const char *uuid)
+static void fetch_vm(struct vdc_runner *r, struct hv_conn *c, const char *uuid, bool redefined)
 {
     struct hv_vm *vm = NULL;
     g_autofree char *err = NULL;
     int rc = r->ops->get_vm(c, uuid, NULL, &vm, &err);
-    enqueue_if_managed(r, uuid);
+    enqueue_if_managed(r, uuid, rc == 0 ? vm : NULL, redefined);
     if (rc == 0)
         vdc_model_vm_update(r->host, vm);
     else if (rc == 1)
@@ -262,10 +380,10 @@ static char *serve(struct vdc_runner *r, struct hv_conn *c)
         run_power_jobs(r, c, power);
 
         GHashTableIter it;
-        gpointer uuid;
+        gpointer uuid, why;
         g_hash_table_iter_init(&it, dirty);
-        while (g_hash_table_iter_next(&it, &uuid, NULL))
-            fetch_vm(r, c, uuid);
+        while (g_hash_table_iter_next(&it, &uuid, &why))
+            fetch_vm(r, c, uuid, GPOINTER_TO_INT(why) & DIRTY_DEFINITION);
         g_hash_table_destroy(dirty);
 
         run_reconciles(r, c);
@@ -345,7 +463,11 @@ struct vdc_runner *vdc_runner_start(const struct hv_ops *ops, unsigned host_inde
     r->host = host_index;
     r->uri = g_strdup(uri);
     r->refresh_us = (gint64)refresh_seconds * G_USEC_PER_SEC;
-    r->sink = (struct hv_sink){sink_vm_changed, sink_pools_changed, sink_connection_lost, r};
+    r->sink = (struct hv_sink){.vm_changed = sink_vm_changed,
+                               .vm_redefined = sink_vm_redefined,
+                               .pools_changed = sink_pools_changed,
+                               .connection_lost = sink_connection_lost,
+                               .ctx = r};
     g_mutex_init(&r->lock);
     g_cond_init(&r->cond);
     r->dirty = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
@@ -394,6 +516,8 @@ bool vdc_runner_stop(struct vdc_runner *r, gint64 deadline)
     g_hash_table_destroy(r->dirty);
     g_hash_table_destroy(r->to_reconcile);
     g_queue_free_full(r->power, g_free);
+    if (r->workers)
+        g_thread_pool_free(r->workers, FALSE, TRUE);
     g_hash_table_destroy(r->memos);
     g_free(r->host_name);
     g_free(r->lost_reason);

@@ -60,17 +60,22 @@ static int lv_global_init(char **err)
 static void on_domain_lifecycle(virConnectPtr c, virDomainPtr dom, int event, int detail,
                                 void *opaque)
 {
-    (void)c, (void)event, (void)detail;
+    (void)c, (void)detail;
     const struct hv_sink *sink = opaque;
     char uuid[VIR_UUID_STRING_BUFLEN];
-    if (virDomainGetUUIDString(dom, uuid) == 0)
+    if (virDomainGetUUIDString(dom, uuid) < 0)
+        return;
+    bool redefined = event == VIR_DOMAIN_EVENT_DEFINED || event == VIR_DOMAIN_EVENT_UNDEFINED;
+    if (redefined && sink->vm_redefined)
+        sink->vm_redefined(sink->ctx, uuid);
+    else
         sink->vm_changed(sink->ctx, uuid);
 }
 
 static void on_domain_device(virConnectPtr c, virDomainPtr dom, const char *alias, void *opaque)
 {
     (void)alias;
-    on_domain_lifecycle(c, dom, 0, 0, opaque);
+    on_domain_lifecycle(c, dom, VIR_DOMAIN_EVENT_DEFINED, 0, opaque); /* a device came or went */
 }
 
 static void on_pool_event(virConnectPtr c, virStoragePoolPtr pool, void *opaque)

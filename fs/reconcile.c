@@ -192,6 +192,11 @@ struct vdc_plan *vdc_reconcile_plan(const struct vdc_want *w, const char *xml,
     } else {
         size_t before = drift->len;
         config_drift(w, config, drift);
+        /* Undefined while it ran (virsh undefine): libvirt keeps it
+         * running, transient, and forgets it when it stops.  Defining
+         * it again (same uuid) makes it persistent without a restart. */
+        if (!config->persistent)
+            g_string_append(drift, "not persistent; ");
         bool redefine = drift->len > before;
         if (redefine)
             add_step(p, (struct vdc_step){.kind = VDC_STEP_DEFINE});
@@ -253,6 +258,7 @@ struct run {
     const char *host;
     const char *xml;
     struct vdc_memo *memo;
+    unsigned host_index;
 };
 
 /* Returns 0, or -1 with *err. */
@@ -334,6 +340,63 @@ static void finish_delete(struct run *r)
         vdc_reconcile_deleted_hook(r->w->fname);
 }
 
+/* The definition after the steps without asking the host for it again:
+ * the XML just defined, or @before (consumed) when it was not redefined,
+ * with what the VM now says of its state, autostart and persistence. */
+static struct hv_vm *config_after(const struct run *r, struct hv_vm *before, bool defined,
+                                  const struct hv_vm *seen)
+{
+    struct hv_vm *c = before;
+    if (defined || !c) {
+        hv_vm_free(c);
+        c = hv_vm_new();
+        g_autofree char *err = NULL;
+        if (hv_parse_domain_xml(r->xml, c, &err) < 0) {
+            hv_vm_free(c);
+            return NULL;
+        }
+    }
+    c->state = seen->state;
+    c->autostart = seen->autostart;
+    c->persistent = seen->persistent;
+    return c;
+}
+
+/* After steps: reads the VM once (which also feeds the model, so that
+ * status.json never says InSync next to a state of "undefined") and plans
+ * again from what it says.  Consumes @before.  Returns the plan, or NULL
+ * with *err. */
+static bool is_on(enum vdc_vm_state s);
+static struct vdc_plan *look_again(struct run *r, struct hv_vm *before, bool defined, bool *off,
+                                   char **err)
+{
+    struct hv_vm *seen = NULL;
+    g_clear_pointer(err, g_free);
+    int got = r->ops->get_vm(r->conn, r->w->uuid, NULL, &seen, err);
+    if (got != 0) {
+        hv_vm_free(before);
+        if (got > 0)
+            *err = g_strdup("the VM is gone right after it was applied");
+        return NULL;
+    }
+    struct hv_vm *config = config_after(r, before, defined, seen);
+    if (!config) {
+        /* Cannot happen for XML we made; ask the host then. */
+        if (r->ops->get_vm_config(r->conn, r->w->uuid, &config, err) != 0) {
+            hv_vm_free(seen);
+            if (!*err)
+                *err = g_strdup("the VM is gone right after it was applied");
+            return NULL;
+        }
+    }
+    struct vdc_plan *p = vdc_reconcile_plan(r->w, r->xml, config, is_on(seen->state) ? seen : NULL,
+                                            r->memo, false, g_get_monotonic_time());
+    hv_vm_free(config);
+    *off = !is_on(seen->state);
+    vdc_model_vm_update(r->host_index, seen);
+    return p;
+}
+
 void vdc_reconcile(const struct hv_ops *ops, struct hv_conn *conn, unsigned host,
                    const char *fname, GHashTable *memos, bool prune)
 {
@@ -376,7 +439,7 @@ void vdc_reconcile(const struct hv_ops *ops, struct hv_conn *conn, unsigned host
             return;
         }
     }
-    struct run r = {ops, conn, w, host_name, xml, memo};
+    struct run r = {ops, conn, w, host_name, xml, memo, host};
     struct hv_vm *config = NULL, *live = NULL;
     g_autofree char *err = NULL;
     int got = fetch(&r, &config, &live, &err);
@@ -386,15 +449,15 @@ void vdc_reconcile(const struct hv_ops *ops, struct hv_conn *conn, unsigned host
     }
     struct vdc_plan *p = vdc_reconcile_plan(w, xml, config, live, memo, prune,
                                             g_get_monotonic_time());
-    hv_vm_free(config);
     hv_vm_free(live);
     if (p->blocked) {
         report(w, VDC_COND_APPLIED, VDC_COND_FALSE, "Blocked", p->blocked, false);
         emit(&r, "warning", "message", json_string(p->blocked), NULL, NULL);
         vdc_plan_free(p);
+        hv_vm_free(config);
         return;
     }
-    bool ok = true;
+    bool ok = true, defined = false;
     for (guint i = 0; ok && i < p->steps->len; i++) {
         const struct vdc_step *st = &g_array_index(p->steps, struct vdc_step, i);
         if (run_step(&r, st, &err) < 0) {
@@ -405,36 +468,36 @@ void vdc_reconcile(const struct hv_ops *ops, struct hv_conn *conn, unsigned host
             emit(&r, "apply-failed", "action", json_string(step_word(st)), "error",
                  vdc_json_text(err));
         } else {
+            defined |= st->kind == VDC_STEP_DEFINE;
             emit(&r, "applied", "action", json_string(step_word(st)), NULL, NULL);
         }
     }
     bool had_steps = p->steps->len > 0;
-    vdc_plan_free(p);
-    if (!ok)
+    bool off = !config || !is_on(config->state);
+    if (!ok || w->deleting || !had_steps)
+        hv_vm_free(config);
+    if (!ok) {
+        vdc_plan_free(p);
         return;
+    }
     if (w->deleting) {
+        vdc_plan_free(p);
         finish_delete(&r);
         /* A new entry of that name is another VM: it starts afresh. */
         g_hash_table_remove(memos, fname);
         return;
     }
-    /* Look again: the truth after our steps, for the model and InSync. */
-    got = fetch(&r, &config, &live, &err);
-    if (got != 0) {
-        report(w, VDC_COND_APPLIED, VDC_COND_FALSE, "Failed",
-               got > 0 ? "the VM is gone right after it was applied" : err, false);
-        return;
+    if (had_steps) {
+        /* Look again: the truth after our steps, for the model and InSync. */
+        vdc_plan_free(p);
+        p = look_again(&r, config, defined, &off, &err);
+        if (!p) {
+            report(w, VDC_COND_APPLIED, VDC_COND_FALSE, "Failed", err, false);
+            return;
+        }
     }
-    p = vdc_reconcile_plan(w, xml, config, live, memo, prune, g_get_monotonic_time());
-    if (memo->shutdown_since && !is_on(config->state))
+    if (memo->shutdown_since && off)
         memo->shutdown_since = 0;
-    hv_vm_free(config);
-    hv_vm_free(live);
-    /* The model learns what we did now, not when the host's event comes:
-     * status.json must not say InSync next to a state of "undefined". */
-    struct hv_vm *seen = NULL;
-    if (had_steps && ops->get_vm(conn, w->uuid, NULL, &seen, &err) == 0)
-        vdc_model_vm_update(host, seen);
     g_clear_pointer(&err, g_free);
     report(w, VDC_COND_APPLIED, VDC_COND_TRUE, "Applied",
            had_steps ? "the spec was applied" : "nothing to change", true);

@@ -416,19 +416,22 @@ const char *vdc_store_path(const struct vdc_store *st)
 
 /* --- writing ---------------------------------------------------------- */
 
-/* Opens the VM directory @fname, making it first when @create.  vms/ is
- * fsync'd even when the directory existed: an earlier call may have made
- * it and failed before its fsync, and fsync of a clean directory costs
- * little.  Returns -1 with *err; with !@create, a missing directory gives
- * -1 with errno ENOENT and no *err so callers can treat it as done. */
-static int open_vm_dir(const struct vdc_store *st, const char *fname, bool create, GError **err)
+/* Opens the VM directory @fname, making it first when @create.  With
+ * @sync_parent vms/ is fsync'd even when the directory existed: an
+ * earlier call may have made it and failed before its fsync, and fsync
+ * of a clean directory costs little.  (Callers that sync the whole file
+ * system afterwards pass false.)  Returns -1 with *err; with !@create, a
+ * missing directory gives -1 with errno ENOENT and no *err so callers can
+ * treat it as done. */
+static int open_vm_dir(const struct vdc_store *st, const char *fname, bool create,
+                       bool sync_parent, GError **err)
 {
     if (create) {
         if (mkdirat(st->vms_fd, fname, 0700) < 0 && errno != EEXIST) {
             fail_at(err, errno, st, fname, NULL);
             return -1;
         }
-        if (fsync_retry(st->vms_fd) < 0) {
+        if (sync_parent && fsync_retry(st->vms_fd) < 0) {
             fail(err, errno, st->vms_path);
             return -1;
         }
@@ -444,86 +447,221 @@ static int open_vm_dir(const struct vdc_store *st, const char *fname, bool creat
     return fd;
 }
 
-/* Replaces @leaf in the VM directory @dir_fd with @data, atomically:
- * temp file, write, fsync, rename over, fsync the directory.  A crash at
- * any point leaves the old content or the new one, plus maybe a temp
- * file that the next vdc_store_open() removes. */
-static bool replace_file(const struct vdc_store *st, int dir_fd, const char *fname,
-                         const char *leaf, const void *data, size_t len, GError **err)
-{
-    g_autofree char *tmp = NULL;
-    auto_fd fd = open_tmp(dir_fd, leaf, &tmp);
-    if (fd < 0)
-        return fail_at(err, errno, st, fname, leaf);
-    if (write_all(fd, data, len) < 0 || fsync_retry(fd) < 0 || close_now(&fd) < 0 ||
-        renameat(dir_fd, tmp, dir_fd, leaf) < 0) {
-        int e = errno;
-        unlinkat(dir_fd, tmp, 0); /* best effort: open removes it otherwise */
-        return fail_at(err, e, st, fname, leaf);
-    }
-    if (fsync_retry(dir_fd) < 0)
-        return fail_at(err, errno, st, fname, NULL);
-    return true;
-}
-
-/* put_spec and put_meta: make the directory, replace one file in it. */
-static bool put_file(struct vdc_store *st, const char *fname, const char *leaf, const void *data,
-                     size_t len, GError **err)
-{
-    if (!check_fname(st, fname, err))
-        return false;
-    auto_fd dir_fd = open_vm_dir(st, fname, true, err);
-    if (dir_fd < 0)
-        return false;
-    return replace_file(st, dir_fd, fname, leaf, data, len, err);
-}
-
-bool vdc_store_put_dir(struct vdc_store *st, const char *fname, GError **err)
-{
-    if (!check_fname(st, fname, err))
-        return false;
-    auto_fd dir_fd = open_vm_dir(st, fname, true, err);
-    return dir_fd >= 0;
-}
-
-bool vdc_store_put_spec(struct vdc_store *st, const char *fname, const void *data, size_t len,
-                        GError **err)
-{
-    g_return_val_if_fail(data || len == 0, false);
-    return put_file(st, fname, SPEC_FILE, data, len, err);
-}
-
 static int append_to_gstring(const char *buffer, size_t size, void *data)
 {
     g_string_append_len(data, buffer, (gssize)size);
     return 0;
 }
 
-bool vdc_store_put_meta(struct vdc_store *st, const char *fname, json_t *meta, GError **err)
+/* vdcfs.json's text: jansson's indented, sorted form and a newline.
+ * NULL with *err for anything but an object: load keeps only objects, so
+ * storing anything else would be lost. */
+static GString *meta_text(const struct vdc_store *st, const char *fname, json_t *meta,
+                          GError **err)
 {
-    if (!check_fname(st, fname, err))
-        return false;
-    /* Load keeps only objects: storing anything else would be lost. */
     if (!json_is_object(meta)) {
         g_autofree char *path = g_build_filename(st->vms_path, fname, META_FILE, NULL);
         g_set_error(err, VDC_STORE_ERROR, EINVAL, "state dir %s: not a JSON object: %s", path,
                     g_strerror(EINVAL));
-        return false;
+        return NULL;
     }
     /* Into a GString rather than json_dumps(): its result would have to be
      * freed with jansson's allocator, which the program may have changed. */
-    g_autoptr(GString) text = g_string_new(NULL);
-    if (json_dump_callback(meta, append_to_gstring, text, JSON_INDENT(2) | JSON_SORT_KEYS) < 0)
-        return fail_at(err, ENOMEM, st, fname, META_FILE);
+    GString *text = g_string_new(NULL);
+    if (json_dump_callback(meta, append_to_gstring, text, JSON_INDENT(2) | JSON_SORT_KEYS) < 0) {
+        g_string_free(text, TRUE);
+        fail_at(err, ENOMEM, st, fname, META_FILE);
+        return NULL;
+    }
     g_string_append_c(text, '\n');
-    return put_file(st, fname, META_FILE, text->str, text->len, err);
+    return text;
+}
+
+/* --- group commit ------------------------------------------------------ */
+
+/* One file staged in a transaction: written to a temporary, renamed over
+ * @leaf at commit. */
+struct staged_file {
+    int dir_fd;       /* the VM directory, owned */
+    char *fname;      /* for messages */
+    const char *leaf; /* SPEC_FILE or META_FILE */
+    char *tmp;        /* NULL once renamed */
+};
+
+struct vdc_store_txn {
+    struct vdc_store *st;
+    GArray *files; /* of struct staged_file */
+    bool dirs;     /* a VM directory may have been made: something to sync */
+};
+
+static int syncfs_retry(int fd)
+{
+    int rc;
+    do
+        rc = syncfs(fd);
+    while (rc < 0 && errno == EINTR);
+    return rc;
+}
+
+static void staged_file_clear(struct staged_file *f)
+{
+    if (f->tmp)
+        unlinkat(f->dir_fd, f->tmp, 0); /* best effort: open removes it otherwise */
+    if (f->dir_fd >= 0)
+        close(f->dir_fd);
+    g_free(f->fname);
+    g_free(f->tmp);
+}
+
+struct vdc_store_txn *vdc_store_txn_begin(struct vdc_store *st)
+{
+    struct vdc_store_txn *t = g_new0(struct vdc_store_txn, 1);
+    t->st = st;
+    t->files = g_array_new(FALSE, TRUE, sizeof(struct staged_file));
+    g_array_set_clear_func(t->files, (GDestroyNotify)staged_file_clear);
+    return t;
+}
+
+void vdc_store_txn_free(struct vdc_store_txn *t)
+{
+    if (!t)
+        return;
+    g_array_unref(t->files);
+    g_free(t);
+}
+
+bool vdc_store_txn_empty(const struct vdc_store_txn *t)
+{
+    return t->files->len == 0 && !t->dirs;
+}
+
+/* Writes @data to a new temporary file in @dir_fd and stages it. */
+static bool stage_file(struct vdc_store_txn *t, int dir_fd, const char *fname, const char *leaf,
+                       const void *data, size_t len, GError **err)
+{
+    struct staged_file f = {.dir_fd = dup(dir_fd), .fname = g_strdup(fname), .leaf = leaf};
+    int fd = f.dir_fd < 0 ? -1 : open_tmp(dir_fd, leaf, &f.tmp);
+    if (fd < 0 || write_all(fd, data, len) < 0 || close_now(&fd) < 0) {
+        int e = errno;
+        if (fd >= 0)
+            close(fd);
+        staged_file_clear(&f);
+        return fail_at(err, e, t->st, fname, leaf);
+    }
+    g_array_append_val(t->files, f);
+    return true;
+}
+
+bool vdc_store_txn_put_dir(struct vdc_store_txn *t, const char *fname, GError **err)
+{
+    if (!check_fname(t->st, fname, err))
+        return false;
+    auto_fd dir_fd = open_vm_dir(t->st, fname, true, false, err);
+    if (dir_fd < 0)
+        return false;
+    t->dirs = true;
+    return true;
+}
+
+bool vdc_store_txn_put_vm(struct vdc_store_txn *t, const char *fname, const void *spec,
+                          size_t spec_len, json_t *meta, GError **err)
+{
+    g_return_val_if_fail(spec || spec_len == 0, false);
+    if (!check_fname(t->st, fname, err))
+        return false;
+    g_autoptr(GString) text = NULL;
+    if (meta && !(text = meta_text(t->st, fname, meta, err)))
+        return false;
+    auto_fd dir_fd = open_vm_dir(t->st, fname, true, false, err);
+    if (dir_fd < 0)
+        return false;
+    t->dirs = true;
+    guint before = t->files->len;
+    /* The spec first: a crash between the two renames leaves the new spec
+     * with the old decisions, which the loader completes; never decisions
+     * for a spec that is not there. */
+    if ((spec && !stage_file(t, dir_fd, fname, SPEC_FILE, spec, spec_len, err)) ||
+        (text && !stage_file(t, dir_fd, fname, META_FILE, text->str, text->len, err))) {
+        g_array_set_size(t->files, before); /* this VM's temporaries go */
+        return false;
+    }
+    return true;
+}
+
+/* Two flushes to the disk for the whole group, however many files: the
+ * first makes every temporary's content and every new directory durable,
+ * the second every rename.  syncfs rather than an fsync per file: on a
+ * journalling file system each fsync is a journal commit and a disk
+ * flush of its own.  The price: a sync also waits for other dirty data
+ * on the state directory's file system, so state_dir belongs on a file
+ * system that does not take bulk writes. */
+bool vdc_store_txn_commit(struct vdc_store_txn *t, GError **err)
+{
+    bool ok = true, renamed = false;
+    if (vdc_store_txn_empty(t))
+        return true;
+    if (syncfs_retry(t->st->vms_fd) < 0)
+        ok = fail(err, errno, t->st->path);
+    for (guint i = 0; ok && i < t->files->len; i++) {
+        struct staged_file *f = &g_array_index(t->files, struct staged_file, i);
+        if (renameat(f->dir_fd, f->tmp, f->dir_fd, f->leaf) < 0) {
+            ok = fail_at(err, errno, t->st, f->fname, f->leaf);
+            break;
+        }
+        g_clear_pointer(&f->tmp, g_free);
+        renamed = true;
+    }
+    if (renamed && syncfs_retry(t->st->vms_fd) < 0 && ok)
+        ok = fail(err, errno, t->st->path);
+    g_array_set_size(t->files, 0); /* closes the directories, removes what was not renamed */
+    t->dirs = false;
+    return ok;
+}
+
+/* --- one change at a time ---------------------------------------------- */
+
+bool vdc_store_put_dir(struct vdc_store *st, const char *fname, GError **err)
+{
+    if (!check_fname(st, fname, err))
+        return false;
+    auto_fd dir_fd = open_vm_dir(st, fname, true, true, err);
+    return dir_fd >= 0;
+}
+
+bool vdc_store_put_spec(struct vdc_store *st, const char *fname, const void *data, size_t len,
+                        GError **err)
+{
+    return vdc_store_put_vm(st, fname, data ? data : "", len, NULL, err);
+}
+
+bool vdc_store_put_meta(struct vdc_store *st, const char *fname, json_t *meta, GError **err)
+{
+    if (!check_fname(st, fname, err))
+        return false;
+    if (!meta) {
+        g_autoptr(GString) none = meta_text(st, fname, meta, err);
+        return false;
+    }
+    return vdc_store_put_vm(st, fname, NULL, 0, meta, err);
+}
+
+bool vdc_store_put_vm(struct vdc_store *st, const char *fname, const void *spec, size_t spec_len,
+                      json_t *meta, GError **err)
+{
+    if (!spec && !meta)
+        return vdc_store_put_dir(st, fname, err);
+    struct vdc_store_txn *t = vdc_store_txn_begin(st);
+    bool ok = vdc_store_txn_put_vm(t, fname, spec, spec_len, meta, err) &&
+              vdc_store_txn_commit(t, err);
+    vdc_store_txn_free(t);
+    return ok;
 }
 
 bool vdc_store_remove_spec(struct vdc_store *st, const char *fname, GError **err)
 {
     if (!check_fname(st, fname, err))
         return false;
-    auto_fd dir_fd = open_vm_dir(st, fname, false, err);
+    auto_fd dir_fd = open_vm_dir(st, fname, false, false, err);
     if (dir_fd < 0)
         return errno == ENOENT;
     /* The spec first: it is what says the VM should be, so a crash in

@@ -116,6 +116,10 @@ enum hv_power_action {
  * the news and wake the host runner, which does the fetching. */
 struct hv_sink {
     void (*vm_changed)(void *ctx, const char *uuid);
+    /* The VM's definition changed (defined, undefined): its persistent
+     * configuration may differ now, not only its state.  NULL: reported
+     * through vm_changed. */
+    void (*vm_redefined)(void *ctx, const char *uuid);
     void (*pools_changed)(void *ctx);
     void (*connection_lost)(void *ctx, const char *reason);
     void *ctx;

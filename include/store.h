@@ -16,8 +16,8 @@
  * MACs...); the store only keeps it.
  *
  * Every change is atomic: the new content goes to a temporary file in the
- * same directory, which is fsync'd, renamed over the old one, and the
- * directory fsync'd; a directory made or removed has its parent fsync'd.
+ * same directory, which is synced, renamed over the old one, and the
+ * rename synced; a directory made or removed has its parent synced.
  * After a crash at any instant each file holds either its old or its new
  * content.  Temporary files left by a crash are removed by vdc_store_open().
  *
@@ -64,6 +64,34 @@ bool vdc_store_put_dir(struct vdc_store *st, const char *fname, GError **err);
 bool vdc_store_put_spec(struct vdc_store *st, const char *fname, const void *data, size_t len,
                         GError **err);
 bool vdc_store_put_meta(struct vdc_store *st, const char *fname, json_t *meta, GError **err);
+/* Replaces spec.json with @spec (@spec_len bytes; NULL: keep it) and
+ * vdcfs.json with @meta (NULL: keep it) together, each atomically, with
+ * two flushes to the disk in all instead of two per file. */
+bool vdc_store_put_vm(struct vdc_store *st, const char *fname, const void *spec, size_t spec_len,
+                      json_t *meta, GError **err);
+
+/* Group commit: changes of many VMs made durable together, with two
+ * flushes to the disk for the whole group (see vdc_store_txn_commit).
+ * The put functions make the VM directory and write the new content to
+ * temporary files, nothing visible yet; each returns false with *err and
+ * stages nothing of that VM when it fails.  One VM at most once per
+ * transaction (the caller commits before staging it again).  A
+ * transaction is used by one thread. */
+struct vdc_store_txn;
+struct vdc_store_txn *vdc_store_txn_begin(struct vdc_store *st);
+bool vdc_store_txn_put_dir(struct vdc_store_txn *t, const char *fname, GError **err);
+bool vdc_store_txn_put_vm(struct vdc_store_txn *t, const char *fname, const void *spec,
+                          size_t spec_len, json_t *meta, GError **err);
+/* True when nothing is staged. */
+bool vdc_store_txn_empty(const struct vdc_store_txn *t);
+/* Makes everything staged durable and visible: every temporary is synced,
+ * renamed over its file in the order staged, and the renames synced.
+ * Returns true when all of it is on disk; false with *err when some or
+ * all of it may not be (each file then holds its old or its new content).
+ * The transaction is empty again afterwards either way. */
+bool vdc_store_txn_commit(struct vdc_store_txn *t, GError **err);
+/* Frees; whatever is still staged is dropped (its temporaries removed). */
+void vdc_store_txn_free(struct vdc_store_txn *t);
 /* Removes spec.json and vdcfs.json, keeps the directory.  No error when
  * they are already gone. */
 bool vdc_store_remove_spec(struct vdc_store *st, const char *fname, GError **err);

@@ -46,7 +46,8 @@ static void count_loss(void *ctx, const char *reason)
 }
 
 /* Static: it must outlive every connection (hv.h). */
-static const struct hv_sink sink = {count_vm, count_pools, count_loss, NULL};
+static const struct hv_sink sink = {
+    .vm_changed = count_vm, .pools_changed = count_pools, .connection_lost = count_loss};
 
 static const struct hv_ops *ops = &hv_libvirt_ops;
 
