@@ -209,6 +209,12 @@ static void m_file_other(struct hv_vm *vm) { set_str(&disk0(vm)->path, "/srv/ima
 static void m_file_as_block(struct hv_vm *vm) { disk0(vm)->source = HV_DISK_BLOCK; }
 static void m_autostart_on(struct hv_vm *vm) { vm->autostart = true; }
 static void m_autostart_off(struct hv_vm *vm) { vm->autostart = false; }
+static void m_transient(struct hv_vm *vm) { vm->persistent = false; }
+static void m_transient_vcpus(struct hv_vm *vm)
+{
+    m_transient(vm);
+    m_vcpus_1(vm);
+}
 static void m_everything(struct hv_vm *vm)
 {
     m_vcpus_memory(vm);
@@ -360,6 +366,14 @@ static const struct plan_case plan_cases[] = {
      .steps = "autostart:on", .drift = "autostart"},
     {"everything at once", WEB(PAUSED AUTOSTART), VDC_VM_SHUTOFF, m_everything,
      .steps = "define autostart:on start-paused", .drift = "vcpus 1 (want 2)"},
+
+    /* --- persistence: undefined behind our back while it ran ------------ */
+    {"transient (undefined while running): defined again", WEB(RUNNING), VDC_VM_RUNNING,
+     m_transient, .steps = "define", .drift = "not persistent"},
+    {"transient and paused, want running: defined again, resumed", WEB(RUNNING), VDC_VM_PAUSED,
+     m_transient, .steps = "define resume", .drift = "not persistent"},
+    {"transient, vcpus differ: one define", WEB(RUNNING), VDC_VM_RUNNING, m_transient_vcpus,
+     .steps = "define set-vcpus=2", .drift = "not persistent"},
 
     /* --- deleting ------------------------------------------------------ */
     {"deleting, not defined", WEB(RUNNING), NOT_DEFINED, .deleting = true, .steps = ""},
