@@ -11,7 +11,9 @@ struct vdc_config *vdc_config_new(void)
 {
     struct vdc_config *cfg = g_new0(struct vdc_config, 1);
     cfg->refresh_seconds = VDC_DEFAULT_REFRESH_SECONDS;
+    cfg->snapshot_timeout_seconds = VDC_DEFAULT_SNAPSHOT_TIMEOUT_SECONDS;
     cfg->hosts = g_ptr_array_new();
+    cfg->arrays = g_ptr_array_new();
     return cfg;
 }
 
@@ -20,6 +22,20 @@ static void host_config_free(struct vdc_host_config *h)
     g_free(h->name);
     g_free(h->uri);
     g_free(h);
+}
+
+static void array_config_free(struct vdc_array_config *a)
+{
+    g_free(a->name);
+    g_free(a->driver);
+    g_free(a->portal);
+    g_free(a->target);
+    g_free(a->backing_dir);
+    g_free(a->chap_user);
+    if (a->chap_password)
+        explicit_bzero(a->chap_password, strlen(a->chap_password));
+    g_free(a->chap_password);
+    g_free(a);
 }
 
 void vdc_config_free(struct vdc_config *cfg)
@@ -31,6 +47,9 @@ void vdc_config_free(struct vdc_config *cfg)
     for (guint i = 0; i < cfg->hosts->len; i++)
         host_config_free(g_ptr_array_index(cfg->hosts, i));
     g_ptr_array_free(cfg->hosts, TRUE);
+    for (guint i = 0; i < cfg->arrays->len; i++)
+        array_config_free(g_ptr_array_index(cfg->arrays, i));
+    g_ptr_array_free(cfg->arrays, TRUE);
     g_free(cfg);
 }
 
@@ -76,6 +95,15 @@ static int get_string(json_t *obj, const char *key, const char *where, bool requ
     return 0;
 }
 
+static bool name_taken(GPtrArray *list, const char *name)
+{
+    /* Both config structs start with the name. */
+    for (guint j = 0; j < list->len; j++)
+        if (strcmp(*(char **)g_ptr_array_index(list, j), name) == 0)
+            return true;
+    return false;
+}
+
 static int parse_host(struct vdc_config *cfg, json_t *h, size_t i, const char *origin,
                       GError **err)
 {
@@ -92,19 +120,103 @@ static int parse_host(struct vdc_config *cfg, json_t *h, size_t i, const char *o
     if (!vdc_host_name_valid(name))
         FAIL("%s: host name \"%s\" in %s is not valid (1-64 of A-Z a-z 0-9 . _ -, "
              "not starting with .)", origin, name, where);
-    for (guint j = 0; j < cfg->hosts->len; j++) {
-        struct vdc_host_config *other = g_ptr_array_index(cfg->hosts, j);
-        if (strcmp(other->name, name) == 0)
-            FAIL("%s: host name \"%s\" appears twice", origin, name);
-    }
+    if (name_taken(cfg->hosts, name))
+        FAIL("%s: host name \"%s\" appears twice", origin, name);
     vdc_config_add_host(cfg, name, uri);
+    return 0;
+}
+
+static int parse_chap(struct vdc_array_config *a, json_t *chap, const char *where,
+                      const char *origin, GError **err)
+{
+    static const char *const keys[] = {"user", "password", NULL};
+    g_autofree char *cwhere = g_strdup_printf("%s.chap", where);
+    const char *user, *password;
+
+    if (!json_is_object(chap))
+        FAIL("%s: %s must be an object", origin, cwhere);
+    if (check_keys(chap, cwhere, keys, origin, err) < 0 ||
+        get_string(chap, "user", cwhere, true, &user, origin, err) < 0 ||
+        get_string(chap, "password", cwhere, true, &password, origin, err) < 0)
+        return -1;
+    a->chap_user = g_strdup(user);
+    a->chap_password = g_strdup(password);
+    return 0;
+}
+
+/* Fills @a from @j; @a is freed by the caller on failure. */
+static int parse_array_fields(struct vdc_array_config *a, json_t *j, const char *where,
+                              const char *origin, GError **err)
+{
+    static const char *const keys[] = {"name", "driver", "portal", "target", "backing_dir",
+                                       "chap", "control_port", NULL};
+    const char *name, *driver, *portal, *target, *backing_dir;
+
+    if (!json_is_object(j))
+        FAIL("%s: %s must be an object", origin, where);
+    if (check_keys(j, where, keys, origin, err) < 0 ||
+        get_string(j, "name", where, true, &name, origin, err) < 0 ||
+        get_string(j, "driver", where, true, &driver, origin, err) < 0 ||
+        get_string(j, "portal", where, true, &portal, origin, err) < 0 ||
+        get_string(j, "target", where, true, &target, origin, err) < 0 ||
+        get_string(j, "backing_dir", where, true, &backing_dir, origin, err) < 0)
+        return -1;
+    a->name = g_strdup(name);
+    a->driver = g_strdup(driver);
+    a->portal = g_strdup(portal);
+    a->target = g_strdup(target);
+    a->backing_dir = g_strdup(backing_dir);
+    if (!vdc_host_name_valid(name))
+        FAIL("%s: array name \"%s\" in %s is not valid (1-64 of A-Z a-z 0-9 . _ -, "
+             "not starting with .)", origin, name, where);
+    if (strcmp(driver, "tgt") != 0)
+        FAIL("%s: unknown driver \"%s\" in %s (known: tgt)", origin, driver, where);
+    if (backing_dir[0] != '/')
+        FAIL("%s: \"backing_dir\" in %s must be an absolute path", origin, where);
+    json_t *chap = json_object_get(j, "chap");
+    if (chap && parse_chap(a, chap, where, origin, err) < 0)
+        return -1;
+    json_t *port = json_object_get(j, "control_port");
+    if (port) {
+        if (!json_is_integer(port) || json_integer_value(port) < 0 ||
+            json_integer_value(port) > 65535)
+            FAIL("%s: \"control_port\" in %s must be an integer from 0 to 65535", origin, where);
+        a->control_port = (unsigned)json_integer_value(port);
+    }
+    return 0;
+}
+
+static int parse_arrays(struct vdc_config *cfg, json_t *arrays, const char *origin, GError **err)
+{
+    if (!arrays)
+        return 0;
+    if (!json_is_array(arrays))
+        FAIL("%s: \"arrays\" must be an array", origin);
+    size_t i;
+    json_t *j;
+    json_array_foreach(arrays, i, j) {
+        g_autofree char *where = g_strdup_printf("arrays[%zu]", i);
+        struct vdc_array_config *a = g_new0(struct vdc_array_config, 1);
+        if (parse_array_fields(a, j, where, origin, err) < 0) {
+            array_config_free(a);
+            return -1;
+        }
+        if (name_taken(cfg->arrays, a->name)) {
+            g_set_error(err, VDC_CONFIG_ERROR, 1, "%s: array name \"%s\" appears twice",
+                        origin, a->name);
+            array_config_free(a);
+            return -1;
+        }
+        g_ptr_array_add(cfg->arrays, a);
+    }
     return 0;
 }
 
 static int parse_root(struct vdc_config *cfg, json_t *root, const char *origin, GError **err)
 {
     static const char *const keys[] = {"state_dir", "hosts", "refresh_seconds", "prune",
-                                       "admin_group", NULL};
+                                       "admin_group", "arrays", "snapshot_timeout_seconds",
+                                       NULL};
     const char *state_dir, *admin_group;
 
     if (!json_is_object(root))
@@ -129,6 +241,16 @@ static int parse_root(struct vdc_config *cfg, json_t *root, const char *origin, 
             FAIL("%s: \"refresh_seconds\" must be an integer from 1 to 86400", origin);
         cfg->refresh_seconds = (unsigned)json_integer_value(refresh);
     }
+
+    json_t *snap_timeout = json_object_get(root, "snapshot_timeout_seconds");
+    if (snap_timeout) {
+        if (!json_is_integer(snap_timeout) || json_integer_value(snap_timeout) < 1 ||
+            json_integer_value(snap_timeout) > 3600)
+            FAIL("%s: \"snapshot_timeout_seconds\" must be an integer from 1 to 3600", origin);
+        cfg->snapshot_timeout_seconds = (unsigned)json_integer_value(snap_timeout);
+    }
+    if (parse_arrays(cfg, json_object_get(root, "arrays"), origin, err) < 0)
+        return -1;
 
     json_t *hosts = json_object_get(root, "hosts");
     if (!hosts)

@@ -19,6 +19,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "array_model.h"
+#include "array_runner.h"
 #include "config.h"
 #include "demo.h"
 #include "events.h"
@@ -251,6 +253,34 @@ static void add_hosts(const struct vdc_config *cfg)
         const struct vdc_host_config *h = g_ptr_array_index(cfg->hosts, i);
         vdc_model_add_host(h->name, h->uri);
     }
+    for (guint i = 0; i < cfg->arrays->len; i++)
+        vdc_model_add_array(g_ptr_array_index(cfg->arrays, i));
+}
+
+/* Array runners, started after the host runners: an array that does not
+ * answer must not hold up the mount either. */
+static GPtrArray *start_array_runners(const struct vdc_config *cfg)
+{
+    GPtrArray *runners = g_ptr_array_new();
+    for (guint i = 0; i < cfg->arrays->len; i++) {
+        const struct vdc_array_config *a = g_ptr_array_index(cfg->arrays, i);
+        g_ptr_array_add(runners, vdc_array_runner_start(array_driver(a->driver), i, a,
+                                                        cfg->refresh_seconds));
+    }
+    gint64 deadline = g_get_monotonic_time() + FIRST_LOAD_SECONDS * G_USEC_PER_SEC;
+    for (guint i = 0; i < runners->len; i++)
+        vdc_array_runner_wait_first(g_ptr_array_index(runners, i), deadline);
+    return runners;
+}
+
+static bool stop_array_runners(GPtrArray *runners)
+{
+    bool all = true;
+    gint64 deadline = g_get_monotonic_time() + STOP_SECONDS * G_USEC_PER_SEC;
+    for (guint i = 0; i < runners->len; i++)
+        all &= vdc_array_runner_stop(g_ptr_array_index(runners, i), deadline);
+    g_ptr_array_free(runners, TRUE);
+    return all;
 }
 
 static GPtrArray *start_runners(const struct vdc_config *cfg)
@@ -329,6 +359,7 @@ static int serve(const struct options *o, const struct vdc_config *cfg, int read
     }
     vdc_ctl_start(store, cfg->prune);
     GPtrArray *runners = start_runners(cfg);
+    GPtrArray *array_runners = start_array_runners(cfg);
 
     int status = 1;
     reset_stop_signals();
@@ -355,6 +386,7 @@ static int serve(const struct options *o, const struct vdc_config *cfg, int read
     }
     vdc_ctl_stop();
     bool stopped = stop_runners(runners);
+    stopped &= stop_array_runners(array_runners);
     vdc_events_file_shutdown();
     vdc_events_shutdown();
     vdc_inval_stop();

@@ -32,5 +32,6 @@ void desired_vm_leaving(struct vdc_vm *vm);
 struct vdc_desired *desired_claiming(const char *fname);
 void desired_free_all(void);
 void scratch_free_all(void);
+void arrays_free_all(void); /* array_model.c */
 
 #endif

@@ -15,6 +15,7 @@ void vdc_tree_init(void)
     vdc_tree_hosts_register(node_ops);
     vdc_tree_vms_register(node_ops);
     vdc_tree_pools_register(node_ops);
+    vdc_tree_arrays_register(node_ops);
 }
 
 struct vdc_node vdc_node_static(enum vdc_node_kind kind, unsigned sub)
@@ -86,7 +87,7 @@ void vdc_map_list(GHashTable *map, enum vdc_node_kind kind, unsigned sub, GArray
 static const enum vdc_node_kind static_kinds[] = {
     [VDC_STATIC_ROOT] = VDC_N_ROOT,   [VDC_STATIC_HOSTS] = VDC_N_HOSTS,
     [VDC_STATIC_VMS] = VDC_N_VMS,     [VDC_STATIC_POOLS] = VDC_N_POOLS,
-    [VDC_STATIC_EVENTS] = VDC_N_EVENTS,
+    [VDC_STATIC_EVENTS] = VDC_N_EVENTS, [VDC_STATIC_ARRAYS] = VDC_N_ARRAYS,
 };
 
 /* The kind of file @sub of an object of @type, or VDC_N_NONE. */
@@ -105,6 +106,8 @@ static enum vdc_node_kind object_kind(enum vdc_obj_type type, unsigned sub)
                                                VDC_N_HPOOL_VOLS};
     static const enum vdc_node_kind volume[] = {VDC_N_VOLUME};
     static const enum vdc_node_kind cpool[] = {VDC_N_CPOOL, VDC_N_CPOOL_INFO};
+    static const enum vdc_node_kind array[] = {VDC_N_ARRAY, VDC_N_ARRAY_INFO, VDC_N_ARRAY_LUNS};
+    static const enum vdc_node_kind lun[] = {VDC_N_LUN, VDC_N_LUN_INFO, VDC_N_LUN_SNAPS};
 #define PICK(a) return sub < G_N_ELEMENTS(a) ? a[sub] : VDC_N_NONE
     switch (type) {
     case VDC_OBJ_HOST:
@@ -121,6 +124,10 @@ static enum vdc_node_kind object_kind(enum vdc_obj_type type, unsigned sub)
         PICK(desired);
     case VDC_OBJ_SCRATCH:
         PICK(scratch);
+    case VDC_OBJ_ARRAY:
+        PICK(array);
+    case VDC_OBJ_LUN:
+        PICK(lun);
     }
 #undef PICK
     return VDC_N_NONE;

@@ -1,9 +1,10 @@
-/* tree_root.c — the top of the tree: hosts/, vms/, pools/, events. */
+/* tree_root.c — the top of the tree: arrays/, events, hosts/, pools/, vms/. */
 #include <sys/stat.h>
 
 #include "tree.h"
 
 static const struct vdc_fixed_child top[] = {
+    {"arrays", VDC_N_ARRAYS, VDC_STATIC_ARRAYS},
     {"events", VDC_N_EVENTS, VDC_STATIC_EVENTS},
     {"hosts", VDC_N_HOSTS, VDC_STATIC_HOSTS},
     {"pools", VDC_N_POOLS, VDC_STATIC_POOLS},

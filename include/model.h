@@ -29,12 +29,15 @@
 #define VDC_INO_SUB(ino) ((unsigned)((ino)&15u))
 
 /* Static nodes: object id 0.  VDC_INO(0, 1) == FUSE_ROOT_ID. */
-enum { VDC_STATIC_ROOT = 1, VDC_STATIC_HOSTS, VDC_STATIC_VMS, VDC_STATIC_POOLS, VDC_STATIC_EVENTS };
+enum { VDC_STATIC_ROOT = 1, VDC_STATIC_HOSTS, VDC_STATIC_VMS, VDC_STATIC_POOLS, VDC_STATIC_EVENTS,
+       VDC_STATIC_ARRAYS };
 
 enum vdc_obj_type {
     VDC_OBJ_HOST = 1, VDC_OBJ_VM, VDC_OBJ_HPOOL, VDC_OBJ_VOLUME, VDC_OBJ_CPOOL,
     VDC_OBJ_DESIRED, /* a VM directory of the desired state (desired.h) */
     VDC_OBJ_SCRATCH, /* a temporary file in a VM directory (scratch.h) */
+    VDC_OBJ_ARRAY,   /* an iSCSI array (array_model.h) */
+    VDC_OBJ_LUN,     /* one LUN of an array, a disk or a snapshot (array_model.h) */
 };
 
 /* The files of each object type ("sub" in VDC_INO). */
@@ -46,6 +49,8 @@ enum { VDC_VM_DIR = 0, VDC_VM_STATE, VDC_VM_STATUS, VDC_VM_DOMXML, VDC_VM_HOSTLI
 enum { VDC_HPOOL_DIR = 0, VDC_HPOOL_INFO, VDC_HPOOL_VOLS };
 enum { VDC_VOLUME_FILE = 0 };
 enum { VDC_CPOOL_DIR = 0, VDC_CPOOL_INFO };
+enum { VDC_ARRAY_DIR = 0, VDC_ARRAY_INFO, VDC_ARRAY_LUNS };
+enum { VDC_LUN_DIR = 0, VDC_LUN_INFO, VDC_LUN_SNAPSHOTS };
 
 struct vdc_desired;
 
@@ -85,6 +90,9 @@ struct vdc_vm {
      * state and the host symlink are derived from the fields above, and
      * both documents are kept packed (ztext.h). */
     GBytes *domain_xml, *status_json;
+    /* Its iSCSI disks as "<iqn>/<lun>", or NULL when it has none: what
+     * an array LUN's used_by is made of (array_model.h). */
+    GStrv iscsi_disks;
 };
 
 /* The content of vms/<vm>/state for @state: shared, never freed. */
@@ -124,6 +132,8 @@ struct vdc_model {
     GHashTable *desired;        /* fname -> struct vdc_desired*, owned (desired.h) */
     GHashTable *desired_by_uuid; /* uuid -> struct vdc_desired* (borrowed keys) */
     GHashTable *scratch;        /* "dirid/name" -> struct vdc_scratch*, owned (scratch.h) */
+    GPtrArray *arrays;          /* of struct vdc_array*, owned, config order (array_model.h) */
+    GHashTable *array_by_name;  /* name -> struct vdc_array* */
     uint64_t next_id;
     struct timespec start_time;
 };

@@ -1,7 +1,7 @@
 /* tree.h — what the tree looks like: paths to node kinds to content.
  *
  * One source file per subtree (tree_root.c, tree_hosts.c, tree_vms.c,
- * tree_pools.c) describes its node kinds with a struct vdc_node_ops; the
+ * tree_pools.c, tree_arrays.c) describes its node kinds with a struct vdc_node_ops; the
  * FUSE layer (fuse_ll.c) only dispatches through vdc_tree_*.  Everything
  * here runs with the model read lock held and never blocks.
  */
@@ -22,6 +22,8 @@ enum vdc_node_kind {
     VDC_N_CPOOL, VDC_N_CPOOL_INFO,
     VDC_N_VM, VDC_N_VM_STATE, VDC_N_VM_STATUS, VDC_N_VM_DOMXML, VDC_N_VM_SPEC, VDC_N_VM_POWER,
     VDC_N_SCRATCH,
+    VDC_N_ARRAYS, VDC_N_ARRAY, VDC_N_ARRAY_INFO, VDC_N_ARRAY_LUNS, VDC_N_LUN, VDC_N_LUN_INFO,
+    VDC_N_LUN_SNAPS,
     VDC_N_COUNT
 };
 
@@ -107,5 +109,6 @@ void vdc_tree_root_register(struct vdc_node_ops *ops);
 void vdc_tree_hosts_register(struct vdc_node_ops *ops);
 void vdc_tree_vms_register(struct vdc_node_ops *ops);
 void vdc_tree_pools_register(struct vdc_node_ops *ops);
+void vdc_tree_arrays_register(struct vdc_node_ops *ops);
 
 #endif

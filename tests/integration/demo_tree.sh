@@ -8,7 +8,7 @@ M=$T/dc
 mount_vdcfs "$M" --demo || { fail "mount the demo"; finish; }
 pass "vdcfs --demo returns once the mount is ready"
 
-check_eq "top level" "events hosts pools vms" "$(ls "$M" | xargs)"
+check_eq "top level" "arrays events hosts pools vms" "$(ls "$M" | xargs)"
 check_eq "hosts" "alpha beta gamma" "$(ls "$M/hosts" | xargs)"
 check_eq "a host's directory" "info.json pools vms" "$(ls "$M/hosts/alpha" | xargs)"
 check_eq "info.json connected" "true" "$(jq .connected "$M/hosts/alpha/info.json")"

@@ -190,3 +190,33 @@ vdcfs_pid() {
 
 # jqt FILTER FILE: jq -e without the output (a test, not a query).
 jqt() { jq -e "$@" >/dev/null; }
+
+# start_tgtd NAME BACKING_DIR SIZE...: a private tgtd (an iSCSI array) on
+# a free loopback portal with its own control port, one target
+# iqn.2026-11.org.vdcfs.test:NAME, and LUNs 1..n backed by sparse files
+# BACKING_DIR/lun<i>.img of the SIZEs given (truncate's syntax).  Sets
+# TGT_PORTAL_<NAME>, TGT_CTL_<NAME>, TGT_IQN_<NAME>, TGT_PID_<NAME>.
+start_tgtd() {
+  local name=$1 dir=$2; shift 2
+  local port ctl i=0 pid
+  port=$(free_port)
+  ctl=$((2000 + RANDOM % 20000)) # tgtd takes -C below 32768
+  while [ -e "/var/run/tgtd/socket.$ctl" ]; do ctl=$((ctl + 1)); done
+  mkdir -p "$dir"
+  tgtd -f --iscsi "portal=127.0.0.1:$port" -C "$ctl" >"$T/tgtd-$name.log" 2>&1 &
+  pid=$!
+  track "$pid"
+  wait_until 10 tgtadm -C "$ctl" --mode sys --op show >/dev/null || { cat "$T/tgtd-$name.log"; return 1; }
+  local iqn="iqn.2026-11.org.vdcfs.test:$name" a="tgtadm -C $ctl --lld iscsi"
+  $a --mode target --op new --tid 1 -T "$iqn" && $a --mode target --op bind --tid 1 -I ALL || return 1
+  for size in "$@"; do
+    i=$((i + 1))
+    truncate -s "$size" "$dir/lun$i.img"
+    $a --mode logicalunit --op new --tid 1 --lun "$i" -b "$dir/lun$i.img" &&
+      $a --mode logicalunit --op update --tid 1 --lun "$i" --params thin_provisioning=1 || return 1
+  done
+  printf -v "TGT_PORTAL_$name" '%s' "127.0.0.1:$port"
+  printf -v "TGT_CTL_$name" '%s' "$ctl"
+  printf -v "TGT_IQN_$name" '%s' "$iqn"
+  printf -v "TGT_PID_$name" '%s' "$pid"
+}
