@@ -729,7 +729,7 @@ static int set_backing(const struct array_conn *c, int tid, unsigned lun,
     g_autofree char *tid_s = g_strdup_printf("%d", tid);
     g_autofree char *lun_s = g_strdup_printf("%u", lun);
     g_autofree char *params =
-        g_strdup_printf("%s%sremovable=0,path=%s", "",
+        g_strdup_printf("%s%sremovable=0,path=%s", r->readonly ? "readonly=1," : "",
                         r->thin ? "thin_provisioning=1," : "", r->file);
     return tgtadm(c, deadline, NULL, why, "--mode", "logicalunit", "--op", "update", "--tid",
                   tid_s, "--lun", lun_s, "--params", params, NULL);
@@ -927,7 +927,7 @@ static int copy_sparse(int src, int dst, off_t size, bool punch_holes, gint64 de
             return -1;
         }
         data = MIN(data, size);
-        if (false && data > off && make_hole(dst, off, data - off, deadline, why) < 0)
+        if (punch_holes && data > off && make_hole(dst, off, data - off, deadline, why) < 0)
             return -1;
         if (data >= size)
             break;

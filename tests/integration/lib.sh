@@ -38,8 +38,14 @@ stop_everything() {
   pkill -9 -f "vdcfs.*$T" 2>/dev/null || true
 }
 
+TGT_CONTROL_PORTS=()
 cleanup() {
+  local c
   stop_everything
+  # tgtd killed with SIGKILL leaves its control socket behind.
+  for c in "${TGT_CONTROL_PORTS[@]}"; do
+    rm -f "/var/run/tgtd/socket.$c" "/var/run/tgtd/socket.$c.lock"
+  done
   rm -rf "$T"
 }
 trap cleanup EXIT
@@ -203,6 +209,7 @@ start_tgtd() {
   ctl=$((2000 + RANDOM % 20000)) # tgtd takes -C below 32768
   while [ -e "/var/run/tgtd/socket.$ctl" ]; do ctl=$((ctl + 1)); done
   mkdir -p "$dir"
+  TGT_CONTROL_PORTS+=("$ctl")
   tgtd -f --iscsi "portal=127.0.0.1:$port" -C "$ctl" >"$T/tgtd-$name.log" 2>&1 &
   pid=$!
   track "$pid"

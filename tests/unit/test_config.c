@@ -78,6 +78,10 @@ static void test_refresh_bounds_accepted(void **state)
 
 #define H1 "{\"name\": \"alpha\", \"uri\": \"test:///a.xml\"}"
 #define H2 "{\"name\": \"beta\", \"uri\": \"test:///b.xml\"}"
+#define ARR_NO_NAME                                                                        \
+    "\"driver\": \"tgt\", \"portal\": \"127.0.0.1:3260\", \"target\": \"iqn.x:a\", "           \
+    "\"backing_dir\": \"/srv/a\""
+#define ARR(name) "{\"name\": \"" name "\", " ARR_NO_NAME "}"
 
 static const struct {
     const char *text;
@@ -143,6 +147,37 @@ static const struct {
      "\"state_dir\" in the configuration must be a non-empty string"},
     {"{\"state_dir\": [\"/x\"], \"hosts\": [" H1 "]}",
      "\"state_dir\" in the configuration must be a non-empty string"},
+    /* arrays */
+    {"{\"hosts\": [" H1 "], \"arrays\": {}}", "\"arrays\" must be an array"},
+    {"{\"hosts\": [" H1 "], \"arrays\": [7]}", "arrays[0] must be an object"},
+    {"{\"hosts\": [" H1 "], \"arrays\": [{" ARR_NO_NAME "}]}", "missing key \"name\" in arrays[0]"},
+    {"{\"hosts\": [" H1 "], \"arrays\": [{\"name\": \"a\", \"driver\": \"tgt\"}]}",
+     "missing key \"portal\" in arrays[0]"},
+    {"{\"hosts\": [" H1 "], \"arrays\": [{\"name\": \"a/b\", " ARR_NO_NAME "}]}",
+     "array name \"a/b\" in arrays[0] is not valid"},
+    {"{\"hosts\": [" H1 "], \"arrays\": [{\"name\": \"a\", " ARR_NO_NAME ", \"size\": 1}]}",
+     "unknown key \"size\" in arrays[0]"},
+    {"{\"hosts\": [" H1 "], \"arrays\": [" ARR("a") ", " ARR("a") "]}",
+     "array name \"a\" appears twice"},
+    {"{\"hosts\": [" H1 "], \"arrays\": [{\"name\": \"a\", \"driver\": \"netapp\", "
+     "\"portal\": \"p\", \"target\": \"t\", \"backing_dir\": \"/b\"}]}",
+     "unknown driver \"netapp\" in arrays[0]"},
+    {"{\"hosts\": [" H1 "], \"arrays\": [{\"name\": \"a\", \"driver\": \"tgt\", "
+     "\"portal\": \"p\", \"target\": \"t\", \"backing_dir\": \"srv/a\"}]}",
+     "\"backing_dir\" in arrays[0] must be an absolute path"},
+    {"{\"hosts\": [" H1 "], \"arrays\": [{\"name\": \"a\", " ARR_NO_NAME ", \"control_port\": -1}]}",
+     "\"control_port\" in arrays[0] must be an integer from 0 to 65535"},
+    {"{\"hosts\": [" H1 "], \"arrays\": [{\"name\": \"a\", " ARR_NO_NAME ", \"control_port\": \"1\"}]}",
+     "\"control_port\" in arrays[0] must be an integer"},
+    {"{\"hosts\": [" H1 "], \"arrays\": [{\"name\": \"a\", " ARR_NO_NAME ", \"chap\": \"u:p\"}]}",
+     "arrays[0].chap must be an object"},
+    {"{\"hosts\": [" H1 "], \"arrays\": [{\"name\": \"a\", " ARR_NO_NAME ", \"chap\": {\"user\": \"u\"}}]}",
+     "missing key \"password\" in arrays[0].chap"},
+    {"{\"hosts\": [" H1 "], \"arrays\": [{\"name\": \"a\", " ARR_NO_NAME
+     ", \"chap\": {\"user\": \"u\", \"password\": \"p\", \"secret\": 1}}]}",
+     "unknown key \"secret\" in arrays[0].chap"},
+    {"{\"hosts\": [" H1 "], \"snapshot_timeout_seconds\": 0}",
+     "\"snapshot_timeout_seconds\" must be an integer from 1 to 3600"},
 };
 
 static void test_bad_configs(void **state)
@@ -240,6 +275,38 @@ static void test_regression_nul_byte_in_file(void **state)
     assert_non_null(err);
 }
 
+static void test_arrays(void **state)
+{
+    (void)state;
+    g_autoptr(GError) err = NULL;
+    g_autoptr(vdc_config) cfg = vdc_config_parse(
+        "{\"hosts\": [" H1 "], \"snapshot_timeout_seconds\": 30, \"arrays\": [" ARR("array1")
+        ", {\"name\": \"array2\", " ARR_NO_NAME ", \"control_port\": 7,"
+        " \"chap\": {\"user\": \"u\", \"password\": \"pw\"}}]}",
+        ORIGIN, &err);
+    assert_non_null(cfg);
+    assert_int_equal(cfg->snapshot_timeout_seconds, 30);
+    assert_int_equal(cfg->arrays->len, 2);
+    const struct vdc_array_config *a = g_ptr_array_index(cfg->arrays, 0);
+    assert_string_equal(a->name, "array1");
+    assert_string_equal(a->driver, "tgt");
+    assert_string_equal(a->portal, "127.0.0.1:3260");
+    assert_string_equal(a->target, "iqn.x:a");
+    assert_string_equal(a->backing_dir, "/srv/a");
+    assert_null(a->chap_user);
+    assert_null(a->chap_password);
+    assert_int_equal(a->control_port, 0);
+    const struct vdc_array_config *b = g_ptr_array_index(cfg->arrays, 1);
+    assert_string_equal(b->chap_user, "u");
+    assert_string_equal(b->chap_password, "pw");
+    assert_int_equal(b->control_port, 7);
+    /* Without arrays: none, and the default deadline. */
+    g_autoptr(vdc_config) plain = vdc_config_parse("{\"hosts\": [" H1 "]}", ORIGIN, &err);
+    assert_non_null(plain);
+    assert_int_equal(plain->arrays->len, 0);
+    assert_int_equal(plain->snapshot_timeout_seconds, VDC_DEFAULT_SNAPSHOT_TIMEOUT_SECONDS);
+}
+
 static void test_add_host_and_new(void **state)
 {
     (void)state;
@@ -265,6 +332,7 @@ int main(void)
         cmocka_unit_test(test_load_missing_file),
         cmocka_unit_test(test_load_file),
         cmocka_unit_test(test_add_host_and_new),
+        cmocka_unit_test(test_arrays),
         cmocka_unit_test(test_regression_nul_byte_in_file),
     };
     return cmocka_run_group_tests_name("config", tests, NULL, NULL);

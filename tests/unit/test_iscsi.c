@@ -38,7 +38,7 @@
  * size, for reads past the end). */
 static const uint64_t lun_sizes[] = {64 * MIB, 16 * MIB, 8 * MIB + 3 * 512};
 
-/* The shared array of the tests that leave it as they found it. */
+/* The array shared by the tests that neither stop nor reconfigure it. */
 static struct tgt_fixture shared;
 static bool have_tgt;
 
@@ -94,9 +94,8 @@ static int start_array(struct tgt_fixture *f)
 static int group_setup(void **state)
 {
     (void)state;
-    /* A test that kills the target must not be killed by SIGPIPE: the
-     * module guards against it itself, and this proves it (a default
-     * disposition is kept on purpose). */
+    /* SIGPIPE keeps its default disposition on purpose: the module must
+     * guard against it itself when the target dies under it. */
     have_tgt = start_array(&shared) == 0;
     if (!have_tgt)
         fprintf(stderr, "test_iscsi: no tgtd (needs root and package tgt): skipping\n");
@@ -279,8 +278,7 @@ static void test_login_bad_portal(void **state)
 {
     (void)state;
     NEED_TGT();
-    /* The control port number is not an iSCSI portal: nothing listens
-     * on 127.0.0.1:1 either. */
+    /* Nothing listens on port 1. */
     struct vdc_iscsi_target t = {.portal = "127.0.0.1:1", .iqn = IQN};
     g_autofree char *err = NULL;
     assert_null(vdc_iscsi_login(&t, 5, &err));
@@ -955,28 +953,32 @@ static void test_reader_stop_pending(void **state)
     }
 }
 
+/* A test with a tgtd of its own. */
+#define PRIVATE(test)                                                                             \
+    cmocka_unit_test_setup_teardown(test, private_array_setup, private_array_teardown)
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_login_ok),
         cmocka_unit_test(test_login_bad_portal),
         cmocka_unit_test(test_login_bad_iqn),
-        cmocka_unit_test_setup_teardown(test_login_chap, private_array_setup, private_array_teardown),
+        PRIVATE(test_login_chap),
         cmocka_unit_test(test_report_luns),
         cmocka_unit_test(test_facts_disk),
         cmocka_unit_test(test_facts_controller),
-        cmocka_unit_test_setup_teardown(test_facts_allocated, private_array_setup, private_array_teardown),
-        cmocka_unit_test_setup_teardown(test_facts_write_protected, private_array_setup, private_array_teardown),
+        PRIVATE(test_facts_allocated),
+        PRIVATE(test_facts_write_protected),
         cmocka_unit_test(test_sync_read),
         cmocka_unit_test(test_reader_concurrent),
         cmocka_unit_test(test_reader_chained),
-        cmocka_unit_test_setup_teardown(test_reader_seek, private_array_setup, private_array_teardown),
+        PRIVATE(test_reader_seek),
         cmocka_unit_test(test_reader_bad_lun),
         cmocka_unit_test(test_reader_no_target),
-        cmocka_unit_test_setup_teardown(test_lun_added_while_up, private_array_setup, private_array_teardown),
-        cmocka_unit_test_setup_teardown(test_sync_timeout, private_array_setup, private_array_teardown),
-        cmocka_unit_test_setup_teardown(test_reader_timeout, private_array_setup, private_array_teardown),
-        cmocka_unit_test_setup_teardown(test_reader_target_killed, private_array_setup, private_array_teardown),
+        PRIVATE(test_lun_added_while_up),
+        PRIVATE(test_sync_timeout),
+        PRIVATE(test_reader_timeout),
+        PRIVATE(test_reader_target_killed),
         cmocka_unit_test(test_reader_stop_pending),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
