@@ -19,7 +19,6 @@
 #include "iscsi.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <iscsi/iscsi.h>
 #include <iscsi/scsi-lowlevel.h>
 #include <poll.h>
@@ -482,7 +481,9 @@ static int sync_exec(struct vdc_iscsi *s, unsigned lun, struct scsi_task *task, 
             task = again;
             continue;
         }
-        g_autofree char *why = task_failure_text(s->ctx, w.status, task);
+        g_autofree char *why = w.status == SCSI_STATUS_TIMEOUT
+                                   ? g_strdup_printf("no answer within %u s", s->timeout_s)
+                                   : task_failure_text(s->ctx, w.status, task);
         *err = clean_message(&s->t, what, why);
         scsi_free_scsi_task(task);
         if (!target_answered(w.status)) {
@@ -521,6 +522,19 @@ static int sync_exec_full(struct vdc_iscsi *s, unsigned lun, struct scsi_task *(
     return sync_exec(s, lun, task, what, out, err);
 }
 
+/* Why the login failed, in words: libiscsi's message hides a refused
+ * connection and says little about a target that did not answer. */
+static char *login_failure_text(const struct vdc_iscsi *s)
+{
+    if (s->sock_err)
+        return g_strdup(g_strerror(s->sock_err));
+    const char *msg = iscsi_get_error(s->ctx);
+    /* A login PDU's timeout reaches us as a plain error. */
+    if (s->login_wait->status == SCSI_STATUS_TIMEOUT || (msg && strstr(msg, "timed out")))
+        return g_strdup_printf("no answer within %u s", s->timeout_s);
+    return g_strdup(msg);
+}
+
 struct vdc_iscsi *vdc_iscsi_login(const struct vdc_iscsi_target *t, unsigned timeout_s,
                                   char **err)
 {
@@ -541,14 +555,14 @@ struct vdc_iscsi *vdc_iscsi_login(const struct vdc_iscsi_target *t, unsigned tim
     struct pipe_guard g;
     pipe_guard_begin(&g);
     int rc = -1;
-    if (iscsi_full_connect_async(s->ctx, s->t.portal, 0, on_sync_done, s->login_wait) != 0)
+    if (iscsi_full_connect_async(s->ctx, s->t.portal, 0, on_sync_done, s->login_wait) != 0) {
         *err = clean_message(&s->t, what, iscsi_get_error(s->ctx));
-    else if (sync_wait_for(s, s->login_wait, what, err) == 0) {
-        if (s->login_wait->status == SCSI_STATUS_GOOD)
-            rc = 0;
-        else
-            *err = clean_message(&s->t, what,
-                                 s->sock_err ? g_strerror(s->sock_err) : iscsi_get_error(s->ctx));
+    } else if (sync_wait_for(s, s->login_wait, what, err) == 0) {
+        rc = s->login_wait->status == SCSI_STATUS_GOOD ? 0 : -1;
+        if (rc < 0) {
+            g_autofree char *why = login_failure_text(s);
+            *err = clean_message(&s->t, what, why);
+        }
     }
     pipe_guard_end(&g);
     if (rc < 0) {
@@ -639,12 +653,13 @@ static struct scsi_task *make_inquiry_vpd(int page, int alloc)
 static int facts_inquiry(struct vdc_iscsi *s, unsigned lun, struct vdc_lun_facts *f, char **err)
 {
     struct scsi_task *task = NULL;
-    int rc = sync_exec_full(s, lun, make_inquiry_standard, 0, 96, 255, "INQUIRY", &task, err);
+    g_autofree char *what = g_strdup_printf("INQUIRY of LUN %u", lun);
+    int rc = sync_exec_full(s, lun, make_inquiry_standard, 0, 96, 255, what, &task, err);
     if (rc != 0)
         return rc;
     const struct scsi_inquiry_standard *inq = scsi_datain_unmarshall(task);
     if (!inq) {
-        *err = g_strdup_printf("INQUIRY of LUN %u: the answer cannot be parsed", lun);
+        *err = g_strdup_printf("%s: the answer cannot be parsed", what);
         scsi_free_scsi_task(task);
         return 1;
     }
@@ -1629,6 +1644,7 @@ static void wake(struct vdc_iscsi_reader *r)
         g_warning("vdc-iscsi-read: cannot wake the reader: %s", g_strerror(errno));
 }
 
+/* Not from a read or seek callback: it joins the thread that runs them. */
 void vdc_iscsi_reader_stop(struct vdc_iscsi_reader *r)
 {
     if (!r)

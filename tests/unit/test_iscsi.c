@@ -806,6 +806,11 @@ static void test_sync_timeout(void **state)
     assert_non_null(err);
     print_message("stopped target, login: %s\n", err);
 
+    /* A reader's lazy login meets the same silence. */
+    struct vdc_iscsi_reader *r = vdc_iscsi_reader_start(&t, SHORT_TIMEOUT_S);
+    assert_int_equal(read_one(r, 1, 0, 4096).err, -EIO);
+    vdc_iscsi_reader_stop(r);
+
     /* Logging out of dead sessions does not wait on the target. */
     vdc_iscsi_logout(s1);
     vdc_iscsi_logout(s2);
