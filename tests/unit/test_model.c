@@ -254,7 +254,7 @@ static void assert_no_event(json_t *evs, const char *kind, const char *name, con
 static void test_empty_tree(void **state)
 {
     (void)state;
-    assert_listing("/", "events,hosts,pools,vms");
+    assert_listing("/", "arrays,events,hosts,pools,vms");
     assert_listing("/hosts", "");
     assert_listing("/vms", "");
     assert_listing("/pools", "");
@@ -727,7 +727,7 @@ static void test_stale_inodes(void **state)
     assert_int_equal(vdc_tree_resolve(VDC_INO(VDC_INO_ID(inos[0]), 9), &n), -ENOENT);
     /* static inodes */
     assert_int_equal(vdc_tree_resolve(VDC_INO(0, 0), &n), -ENOENT);
-    assert_int_equal(vdc_tree_resolve(VDC_INO(0, VDC_STATIC_EVENTS + 1), &n), -ENOENT);
+    assert_int_equal(vdc_tree_resolve(VDC_INO(0, VDC_STATIC_ARRAYS + 1), &n), -ENOENT);
     assert_int_equal(vdc_tree_resolve(VDC_INO(0, VDC_STATIC_VMS), &n), 0);
     assert_int_equal(n.kind, VDC_N_VMS);
     /* an object that never existed */
