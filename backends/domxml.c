@@ -97,6 +97,15 @@ static uint64_t to_kib(const char *value, const char *unit)
     return 0;
 }
 
+/* A memory element (<memory>, <currentMemory>): its text in its unit=
+ * (KiB when none), in KiB; 0 when @n is NULL. */
+static uint64_t memory_of(xmlNodePtr n)
+{
+    g_autofree char *text = text_of(n);
+    g_autofree char *unit = prop(n, "unit");
+    return to_kib(text, unit);
+}
+
 static struct hv_disk *parse_disk(xmlNodePtr d)
 {
     struct hv_disk *disk = g_new0(struct hv_disk, 1);
@@ -171,10 +180,10 @@ int hv_parse_domain_xml(const char *xml, struct hv_vm *vm, char **err)
     g_autofree char *vcpu_text = text_of(vcpu);
     const char *vc = vcpu_current ? vcpu_current : vcpu_text;
     vm->vcpus = vc ? (unsigned)atoi(vc) : 0;
-    xmlNodePtr mem = child(root, "memory");
-    g_autofree char *mem_text = text_of(mem);
-    g_autofree char *mem_unit = prop(mem, "unit");
-    vm->memory_kib = to_kib(mem_text, mem_unit);
+    vm->max_vcpus = vcpu_text ? (unsigned)atoi(vcpu_text) : 0;
+    vm->memory_kib = memory_of(child(root, "memory"));
+    /* Absent (0): libvirt takes <memory> for it. */
+    vm->current_memory_kib = memory_of(child(root, "currentMemory"));
     g_free(vm->description);
     vm->description = raw_text_of(child(root, "description"));
 

@@ -61,11 +61,28 @@ static bool has_volume(const struct hv_vm *vm, const struct vdc_spec_disk *d)
 static void config_drift(const struct vdc_want *w, const struct hv_vm *have, GString *drift)
 {
     const struct vdc_spec *s = w->spec;
+    /* The spec's vcpus are both the current and the maximum count, its
+     * memory both <memory> and <currentMemory>: the XML vdcfs defines
+     * (<vcpu>N</vcpu>, <memory> alone) says so.  A maximum of 0 (no
+     * <vcpu>) or an absent <currentMemory> means the same as the other.
+     * The maximum and the current memory are named only when they are not
+     * the same as the other, already named, value. */
     if (have->vcpus != s->vcpus)
         g_string_append_printf(drift, "vcpus %u (want %u); ", have->vcpus, s->vcpus);
-    if (have->memory_kib != s->memory_mib * 1024)
+    if (have->max_vcpus && have->max_vcpus != s->vcpus && have->max_vcpus != have->vcpus)
+        g_string_append_printf(drift, "maximum vcpus %u (want %u); ", have->max_vcpus, s->vcpus);
+    uint64_t want_kib = s->memory_mib * 1024;
+    if (have->memory_kib != want_kib)
         g_string_append_printf(drift, "memory %" G_GUINT64_FORMAT " MiB (want %" G_GUINT64_FORMAT
                                       " MiB); ", have->memory_kib / 1024, s->memory_mib);
+    uint64_t cur = have->current_memory_kib;
+    if (cur && cur != want_kib && cur != have->memory_kib) {
+        if (cur % 1024 == 0)
+            g_string_append_printf(drift, "current memory %" G_GUINT64_FORMAT " MiB", cur / 1024);
+        else
+            g_string_append_printf(drift, "current memory %" G_GUINT64_FORMAT " KiB", cur);
+        g_string_append_printf(drift, " (want %" G_GUINT64_FORMAT " MiB); ", s->memory_mib);
+    }
     /* libvirt drops an empty <description>: "" and none are the same. */
     const char *want_desc = s->description ? s->description : "";
     if (strcmp(have->description ? have->description : "", want_desc) != 0)

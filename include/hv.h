@@ -62,8 +62,12 @@ struct hv_vm {
     char *name;
     char uuid[37];
     enum vdc_vm_state state;
-    unsigned vcpus;
-    uint64_t memory_kib;
+    unsigned vcpus;              /* current vcpus: <vcpu current=...>, else its text */
+    unsigned max_vcpus;          /* the maximum: <vcpu>'s text; 0 when there is no
+                                  * <vcpu> (then the same as vcpus) */
+    uint64_t memory_kib;         /* <memory>: the maximum memory */
+    uint64_t current_memory_kib; /* <currentMemory> (the balloon); 0 when absent, which
+                                  * means the same as memory_kib */
     bool autostart, persistent;
     char *description;     /* <description>, NULL when absent */
     char *domain_xml;      /* exactly as the hypervisor reported it */
@@ -195,7 +199,8 @@ void hv_host_info_free(struct hv_host_info *h);
 struct hv_vm *hv_vm_new(void);
 struct hv_pool *hv_pool_new(void);
 
-/* Parses libvirt domain XML into @vm's name, uuid, vcpus, memory, disks and
+/* Parses libvirt domain XML into @vm's name, uuid, vcpus (current and
+ * maximum), memory (maximum and current), description, disks and
  * interfaces (state, autostart and persistent are not in the XML).  Takes
  * a copy of @xml into vm->domain_xml.  Returns 0, or -1 with *err set. */
 int hv_parse_domain_xml(const char *xml, struct hv_vm *vm, char **err);

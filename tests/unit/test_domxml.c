@@ -98,7 +98,9 @@ static void test_full_domain(void **state)
     assert_string_equal(vm->name, "web-1");
     assert_string_equal(vm->uuid, UUID);
     assert_int_equal(vm->vcpus, 2); /* current= wins over the maximum */
+    assert_int_equal(vm->max_vcpus, 4);
     assert_int_equal(vm->memory_kib, 2097152);
+    assert_int_equal(vm->current_memory_kib, 1048576);
     assert_string_equal(vm->domain_xml, full_xml);
     assert_ptr_not_equal(vm->domain_xml, full_xml);
 
@@ -160,7 +162,9 @@ static void test_minimal_domain(void **state)
                                 "<memory>1024</memory></domain>");
     assert_string_equal(vm->name, "min");
     assert_int_equal(vm->vcpus, 3);
+    assert_int_equal(vm->max_vcpus, 3);
     assert_int_equal(vm->memory_kib, 1024); /* no unit: KiB */
+    assert_int_equal(vm->current_memory_kib, 0); /* absent: the same as <memory> */
     assert_int_equal(vm->disks->len, 0);
     assert_int_equal(vm->interfaces->len, 0);
     hv_vm_free(vm);
@@ -235,6 +239,108 @@ static void test_vcpu_without_current(void **state)
     (void)state;
     struct hv_vm *vm = parse_ok("<domain><name>v</name><vcpu placement='static'> 8 </vcpu></domain>");
     assert_int_equal(vm->vcpus, 8);
+    assert_int_equal(vm->max_vcpus, 8); /* no current=: current and maximum are the same */
+    hv_vm_free(vm);
+}
+
+/* <vcpu current='N'>MAX</vcpu>: what `virsh setvcpus --config --maximum`
+ * leaves behind.  Both counts are kept. */
+static void test_vcpu_current_and_maximum(void **state)
+{
+    (void)state;
+    struct hv_vm *vm = parse_ok("<domain><name>v</name>"
+                                "<vcpu placement='static' current='2'>4</vcpu></domain>");
+    assert_int_equal(vm->vcpus, 2);
+    assert_int_equal(vm->max_vcpus, 4);
+    hv_vm_free(vm);
+
+    /* current= equal to the maximum (libvirt omits it then, but may not) */
+    vm = parse_ok("<domain><name>v</name><vcpu current=' 3 '>\n 3 \n</vcpu></domain>");
+    assert_int_equal(vm->vcpus, 3);
+    assert_int_equal(vm->max_vcpus, 3);
+    hv_vm_free(vm);
+
+    /* no <vcpu> at all: 0, which the reconciler reads as "the same" */
+    vm = parse_ok("<domain><name>v</name></domain>");
+    assert_int_equal(vm->vcpus, 0);
+    assert_int_equal(vm->max_vcpus, 0);
+    hv_vm_free(vm);
+}
+
+static uint64_t current_memory_of(const char *unit, const char *value)
+{
+    g_autofree char *xml =
+        unit ? g_strdup_printf("<domain><name>m</name><memory unit='GiB'>64</memory>"
+                               "<currentMemory unit='%s'>%s</currentMemory></domain>",
+                               unit, value)
+             : g_strdup_printf("<domain><name>m</name><memory unit='GiB'>64</memory>"
+                               "<currentMemory>%s</currentMemory></domain>",
+                               value);
+    struct hv_vm *vm = parse_ok(xml);
+    assert_int_equal(vm->memory_kib, 64ull << 20); /* <memory> is not affected */
+    uint64_t kib = vm->current_memory_kib;
+    hv_vm_free(vm);
+    return kib;
+}
+
+/* <currentMemory> takes the same units as <memory>, KiB when none. */
+static void test_current_memory_units(void **state)
+{
+    (void)state;
+    assert_int_equal(current_memory_of(NULL, "262144"), 262144);
+    assert_int_equal(current_memory_of("KiB", "262144"), 262144);
+    assert_int_equal(current_memory_of("k", "2048"), 2048);
+    assert_int_equal(current_memory_of("MiB", "256"), 256 * 1024);
+    assert_int_equal(current_memory_of("m", "3"), 3 * 1024);
+    assert_int_equal(current_memory_of("GiB", "1"), 1024 * 1024);
+    assert_int_equal(current_memory_of("bytes", "268435456"), 256 * 1024);
+    assert_int_equal(current_memory_of("KB", "1024"), 1000);
+    assert_int_equal(current_memory_of("MB", "1"), 1000000 / 1024);
+    assert_int_equal(current_memory_of("TiB", "1"), 1024ull * 1024 * 1024);
+    assert_int_equal(current_memory_of("MiB", "\n  64\n"), 64 * 1024);
+}
+
+/* What libvirt reports after `virsh setmem --config 256M` on a 512 MiB
+ * VM, and what it reports for vdcfs' own definition (<memory unit='MiB'>
+ * alone, which libvirt fills in). */
+static void test_current_memory_as_libvirt_writes_it(void **state)
+{
+    (void)state;
+    struct hv_vm *vm = parse_ok("<domain type='test'><name>d</name>"
+                                "<memory unit='KiB'>524288</memory>"
+                                "<currentMemory unit='KiB'>262144</currentMemory>"
+                                "<vcpu placement='static'>2</vcpu></domain>");
+    assert_int_equal(vm->memory_kib, 524288);
+    assert_int_equal(vm->current_memory_kib, 262144);
+    hv_vm_free(vm);
+
+    vm = parse_ok("<domain type='test'><name>d</name><memory unit='MiB'>512</memory>"
+                  "<vcpu>2</vcpu></domain>");
+    assert_int_equal(vm->memory_kib, 524288);
+    assert_int_equal(vm->current_memory_kib, 0);
+    assert_int_equal(vm->vcpus, 2);
+    assert_int_equal(vm->max_vcpus, 2);
+    hv_vm_free(vm);
+}
+
+/* Parsing again into the same hv_vm: a <currentMemory> and a maximum that
+ * are gone do not stay behind. */
+static void test_reparse_resets_maximum_and_current(void **state)
+{
+    (void)state;
+    struct hv_vm *vm = parse_ok("<domain><name>a</name><memory>2048</memory>"
+                                "<currentMemory>1024</currentMemory>"
+                                "<vcpu current='1'>4</vcpu></domain>");
+    assert_int_equal(vm->current_memory_kib, 1024);
+    assert_int_equal(vm->max_vcpus, 4);
+    g_autofree char *err = NULL;
+    assert_int_equal(hv_parse_domain_xml("<domain><name>a</name><memory>2048</memory>"
+                                         "<vcpu>2</vcpu></domain>",
+                                         vm, &err),
+                     0);
+    assert_int_equal(vm->current_memory_kib, 0);
+    assert_int_equal(vm->vcpus, 2);
+    assert_int_equal(vm->max_vcpus, 2);
     hv_vm_free(vm);
 }
 
@@ -458,6 +564,10 @@ int main(void)
         cmocka_unit_test(test_memory_units),
         cmocka_unit_test(test_regression_memory_tib),
         cmocka_unit_test(test_vcpu_without_current),
+        cmocka_unit_test(test_vcpu_current_and_maximum),
+        cmocka_unit_test(test_current_memory_units),
+        cmocka_unit_test(test_current_memory_as_libvirt_writes_it),
+        cmocka_unit_test(test_reparse_resets_maximum_and_current),
         cmocka_unit_test(test_entities_decoded),
         cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_no_external_entities),

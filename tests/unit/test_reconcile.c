@@ -93,7 +93,9 @@ static struct hv_vm *facts_of(const struct vdc_want *w, enum vdc_vm_state st)
     g_strlcpy(vm->uuid, w->uuid, sizeof vm->uuid);
     vm->state = st;
     vm->vcpus = s->vcpus;
+    vm->max_vcpus = s->vcpus;
     vm->memory_kib = s->memory_mib * 1024;
+    vm->current_memory_kib = s->memory_mib * 1024; /* as libvirt reports it */
     vm->autostart = s->autostart;
     vm->persistent = true;
     vm->description = g_strdup(s->description);
@@ -183,8 +185,38 @@ static void set_str(char **slot, const char *v)
     *slot = g_strdup(v);
 }
 
-static void m_vcpus_1(struct hv_vm *vm) { vm->vcpus = 1; }
-static void m_memory_1g(struct hv_vm *vm) { vm->memory_kib = 1048576; }
+/* <vcpu>1</vcpu>: current and maximum */
+static void m_vcpus_1(struct hv_vm *vm) { vm->vcpus = vm->max_vcpus = 1; }
+/* <memory> and <currentMemory> 1 GiB */
+static void m_memory_1g(struct hv_vm *vm) { vm->memory_kib = vm->current_memory_kib = 1048576; }
+/* virsh setvcpus --config --maximum 4 alone: <vcpu current='2'>4</vcpu> */
+static void m_max_vcpus_4(struct hv_vm *vm) { vm->max_vcpus = 4; }
+/* <vcpu current='1'>2</vcpu> */
+static void m_current_vcpus_1(struct hv_vm *vm) { vm->vcpus = 1; }
+/* <vcpu current='1'>4</vcpu> */
+static void m_vcpus_1_of_4(struct hv_vm *vm)
+{
+    vm->vcpus = 1;
+    vm->max_vcpus = 4;
+}
+/* no <vcpu> in the definition: the maximum is not known */
+static void m_max_vcpus_unknown(struct hv_vm *vm) { vm->max_vcpus = 0; }
+/* virsh setmem --config 256M alone */
+static void m_current_memory_256m(struct hv_vm *vm) { vm->current_memory_kib = 262144; }
+static void m_current_memory_odd(struct hv_vm *vm) { vm->current_memory_kib = 262145; }
+/* no <currentMemory>: the same as <memory> */
+static void m_current_memory_absent(struct hv_vm *vm) { vm->current_memory_kib = 0; }
+/* <memory> 1 GiB, <currentMemory> 512 MiB */
+static void m_memory_1g_current_512m(struct hv_vm *vm)
+{
+    vm->memory_kib = 1048576;
+    vm->current_memory_kib = 524288;
+}
+static void m_memory_1g_current_absent(struct hv_vm *vm)
+{
+    vm->memory_kib = 1048576;
+    vm->current_memory_kib = 0;
+}
 static void m_vcpus_memory(struct hv_vm *vm)
 {
     m_vcpus_1(vm);
@@ -318,6 +350,38 @@ static const struct plan_case plan_cases[] = {
      .tried = 1, .live_failed = true, .steps = "", .restart = true},
     {"vcpus and memory differ, paused", WEB(PAUSED), VDC_VM_PAUSED, m_vcpus_memory,
      .steps = "define set-vcpus=2 set-memory=2097152", .drift = "vcpus 1 (want 2)"},
+
+    /* --- the maximum vcpus and the current memory of the definition ----
+     * The spec's vcpus are the current and the maximum count, its memory
+     * <memory> and <currentMemory>: either one alone differing is drift,
+     * put back by a define (the running VM's own count is not touched). */
+    {"only the maximum vcpus differ, running", WEB(RUNNING), VDC_VM_RUNNING, m_max_vcpus_4,
+     .steps = "define", .drift = "maximum vcpus 4 (want 2)"},
+    {"only the maximum vcpus differ, shut off", WEB(SHUTOFF), VDC_VM_SHUTOFF, m_max_vcpus_4,
+     .steps = "define", .drift = "maximum vcpus 4 (want 2)"},
+    {"only the maximum vcpus differ, shut off, want running", WEB(RUNNING), VDC_VM_SHUTOFF,
+     m_max_vcpus_4, .steps = "define start", .drift = "maximum vcpus 4 (want 2)"},
+    {"only the current vcpus differ", WEB(RUNNING), VDC_VM_RUNNING, m_current_vcpus_1,
+     .steps = "define set-vcpus=2", .drift = "vcpus 1 (want 2)"},
+    {"current and maximum vcpus differ differently", WEB(RUNNING), VDC_VM_RUNNING,
+     m_vcpus_1_of_4, .steps = "define set-vcpus=2", .drift = "vcpus 1 (want 2); maximum vcpus 4"},
+    {"maximum vcpus not known: no drift", WEB(RUNNING), VDC_VM_RUNNING, m_max_vcpus_unknown,
+     .steps = ""},
+    {"only the current memory differs, running", WEB(RUNNING), VDC_VM_RUNNING,
+     m_current_memory_256m, .steps = "define", .drift = "current memory 256 MiB (want 2048 MiB)"},
+    {"only the current memory differs, shut off", WEB(SHUTOFF), VDC_VM_SHUTOFF,
+     m_current_memory_256m, .steps = "define", .drift = "current memory 256 MiB"},
+    {"only the current memory differs, in KiB", WEB(PAUSED), VDC_VM_PAUSED,
+     m_current_memory_odd, .steps = "define", .drift = "current memory 262145 KiB (want 2048 MiB)"},
+    {"no <currentMemory>: the same as <memory>, no drift", WEB(RUNNING), VDC_VM_RUNNING,
+     m_current_memory_absent, .steps = ""},
+    {"memory and current memory differ differently", WEB(RUNNING), VDC_VM_RUNNING,
+     m_memory_1g_current_512m, .steps = "define set-memory=2097152",
+     .drift = "memory 1024 MiB (want 2048 MiB); current memory 512 MiB (want 2048 MiB)"},
+    {"memory differs, no <currentMemory>", WEB(SHUTOFF), VDC_VM_SHUTOFF,
+     m_memory_1g_current_absent, .steps = "define", .drift = "memory 1024 MiB (want 2048 MiB)"},
+    {"live view with another maximum is not drift of the definition", WEB(RUNNING),
+     VDC_VM_RUNNING, .live = m_max_vcpus_4, .steps = ""},
 
     /* --- description --------------------------------------------------- */
     {"description \"\" vs none is no drift", WEB(RUNNING ", \"description\": \"\""),
@@ -553,6 +617,121 @@ static void test_plan_several_volumes(void **state)
     vdc_plan_free(p);
     hv_vm_free(config);
     vdc_want_free(w);
+}
+
+/* Plans for spec @spec_json against the definition @xml parsed (state
+ * @st, persistent, autostart as the spec says); returns the steps and
+ * sets *drift. */
+static char *plan_against_xml(const char *spec_json, const char *xml, enum vdc_vm_state st,
+                              char **drift)
+{
+    struct vdc_want *w = want_new(spec_json, 1, NULL);
+    struct hv_vm *config = hv_vm_new();
+    g_autofree char *err = NULL;
+    if (hv_parse_domain_xml(xml, config, &err) < 0)
+        fail_msg("XML does not parse: %s:\n%s", err, xml);
+    config->state = st;
+    config->persistent = true;
+    config->autostart = w->spec->autostart;
+    struct vdc_memo memo = {0};
+    struct vdc_plan *p = vdc_reconcile_plan(w, xml, config, NULL, &memo, false, NOW);
+    char *steps = steps_str(p);
+    *drift = g_strdup(p->drift);
+    vdc_plan_free(p);
+    hv_vm_free(config);
+    vdc_want_free(w);
+    return steps;
+}
+
+/* The definition vdcfs itself makes, parsed as it is (what config_after
+ * does right after a define) and as libvirt reports it back (<memory> and
+ * <currentMemory> in KiB, <vcpu placement='static'>): no drift, or the
+ * reconciler would define it again on every pass. */
+static void test_plan_own_definition_is_in_sync(void **state)
+{
+    (void)state;
+    static const char *specs[] = {
+        SPEC(RUNNING),
+        SPEC(SHUTOFF FILE_DISK NIC_MAC),
+        "{\"vcpus\": 1, \"memory_mib\": 64}",
+        "{\"vcpus\": 16, \"memory_mib\": 65536, \"description\": \"big\"}",
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(specs); i++) {
+        struct vdc_want *w = want_new(specs[i], 1, NULL);
+        g_autofree char *xml =
+            vdc_spec_domain_xml(w->spec, w->name, w->uuid, "test", NULL, NULL, NULL);
+        assert_non_null(xml);
+        /* what hv_parse_domain_xml makes of it */
+        struct hv_vm *vm = hv_vm_new();
+        g_autofree char *err = NULL;
+        assert_int_equal(hv_parse_domain_xml(xml, vm, &err), 0);
+        assert_int_equal(vm->vcpus, w->spec->vcpus);
+        assert_int_equal(vm->max_vcpus, w->spec->vcpus);
+        assert_int_equal(vm->memory_kib, w->spec->memory_mib * 1024);
+        assert_true(vm->current_memory_kib == 0 ||
+                    vm->current_memory_kib == w->spec->memory_mib * 1024);
+        hv_vm_free(vm);
+        enum vdc_vm_state st = w->spec->state == VDC_VM_SHUTOFF ? VDC_VM_SHUTOFF : VDC_VM_RUNNING;
+        g_autofree char *drift = NULL;
+        g_autofree char *steps = plan_against_xml(specs[i], xml, st, &drift);
+        if (*steps || *drift)
+            fail_msg("spec %zu, own XML: steps [%s], drift \"%s\", want none:\n%s", i, steps,
+                     drift, xml);
+        vdc_want_free(w);
+    }
+
+    /* as libvirt's test driver reports SPEC(RUNNING) defined */
+    const char *as_libvirt =
+        "<domain type='test'>\n  <name>web-1</name>\n  <uuid>" UUID1 "</uuid>\n"
+        "  <memory unit='KiB'>2097152</memory>\n"
+        "  <currentMemory unit='KiB'>2097152</currentMemory>\n"
+        "  <vcpu placement='static'>2</vcpu>\n"
+        "  <os>\n    <type arch='i686'>hvm</type>\n  </os>\n</domain>\n";
+    g_autofree char *drift = NULL;
+    g_autofree char *steps = plan_against_xml(SPEC(RUNNING), as_libvirt, VDC_VM_RUNNING, &drift);
+    assert_string_equal(steps, "");
+    assert_string_equal(drift, "");
+}
+
+/* What libvirt reports after `virsh setvcpus --config --maximum 4` alone
+ * and `virsh setmem --config 256M` alone: each is drift, put back by a
+ * define. */
+static void test_plan_maximum_and_current_memory_from_xml(void **state)
+{
+    (void)state;
+#define LV_DOMAIN(mem, cur, vcpu)                                                          \
+    "<domain type='test'><name>web-1</name><uuid>" UUID1 "</uuid>"                         \
+    "<memory unit='KiB'>" mem "</memory><currentMemory unit='KiB'>" cur "</currentMemory>" \
+    vcpu "<os><type>hvm</type></os></domain>"
+    static const struct {
+        const char *xml, *steps, *drift;
+    } table[] = {
+        {LV_DOMAIN("2097152", "2097152", "<vcpu placement='static' current='2'>4</vcpu>"),
+         "define", "maximum vcpus 4 (want 2)"},
+        {LV_DOMAIN("2097152", "262144", "<vcpu placement='static'>2</vcpu>"), "define",
+         "current memory 256 MiB (want 2048 MiB)"},
+        {LV_DOMAIN("2097152", "262144", "<vcpu placement='static' current='2'>4</vcpu>"),
+         "define", "maximum vcpus 4 (want 2); current memory 256 MiB (want 2048 MiB)"},
+        /* units other than KiB */
+        {"<domain><name>web-1</name><memory unit='GiB'>2</memory>"
+         "<currentMemory unit='MiB'>2048</currentMemory><vcpu current='2'>2</vcpu></domain>",
+         "", ""},
+        {"<domain><name>web-1</name><memory unit='GiB'>2</memory>"
+         "<currentMemory unit='GiB'>1</currentMemory><vcpu>2</vcpu></domain>",
+         "define", "current memory 1024 MiB (want 2048 MiB)"},
+        {"<domain><name>web-1</name><memory unit='MiB'>2048</memory>"
+         "<currentMemory unit='bytes'>2147483648</currentMemory><vcpu>2</vcpu></domain>",
+         "", ""},
+    };
+#undef LV_DOMAIN
+    for (size_t i = 0; i < G_N_ELEMENTS(table); i++) {
+        g_autofree char *drift = NULL;
+        g_autofree char *steps = plan_against_xml(SPEC(RUNNING), table[i].xml, VDC_VM_RUNNING,
+                                                  &drift);
+        if (strcmp(steps, table[i].steps) != 0 || strcmp(drift, table[i].drift) != 0)
+            fail_msg("case %zu: steps [%s] drift \"%s\", want [%s] \"%s\"", i, steps, drift,
+                     table[i].steps, table[i].drift);
+    }
 }
 
 static void test_want_mac(void **state)
@@ -1286,6 +1465,67 @@ static void test_rc_drift_repaired(void **state)
     check_cond(fname, VDC_COND_IN_SYNC, VDC_COND_TRUE, "InSync", NULL);
 }
 
+/* Replaces the one @from in the fake's stored XML with @to. */
+static void edit_xml(struct fvm *v, const char *from, const char *to)
+{
+    if (!strstr(v->xml, from))
+        fail_msg("\"%s\" not in the stored XML:\n%s", from, v->xml);
+    char **parts = g_strsplit(v->xml, from, 2);
+    g_free(v->xml);
+    v->xml = g_strjoinv(to, parts);
+    g_strfreev(parts);
+}
+
+/* The maximum vcpus alone, or the current memory alone, changed in the
+ * definition behind our back (virsh setvcpus --config --maximum, virsh
+ * setmem --config): put back by a define; a definition that says the
+ * same as the spec in libvirt's own words is left alone. */
+static void test_rc_drift_maximum_and_current_memory(void **state)
+{
+    struct fx *fx = *state;
+    g_autofree char *fname = put_entry("web-1", SPEC(RUNNING), 1, UUID1, "alpha", false, NULL);
+    reconcile(fx, fname, false);
+    LOG_IS(fx, "define web-1;start web-1;");
+    check_cond(fname, VDC_COND_IN_SYNC, VDC_COND_TRUE, "InSync", NULL);
+    struct fvm *v = fake_get(fx, UUID1);
+
+    /* the maximum only: the VM keeps running with 2 */
+    edit_xml(v, "<vcpu>2</vcpu>", "<vcpu placement='static' current='2'>4</vcpu>");
+    json_decref(new_events(fx));
+    reconcile(fx, fname, false);
+    LOG_IS(fx, "define web-1;");
+    struct hv_vm *vm = fake_parse(v);
+    assert_int_equal(vm->vcpus, 2);
+    assert_int_equal(vm->max_vcpus, 2);
+    hv_vm_free(vm);
+    assert_int_equal(v->state, VDC_VM_RUNNING);
+    check_cond(fname, VDC_COND_IN_SYNC, VDC_COND_TRUE, "InSync", NULL);
+    json_t *evs = new_events(fx);
+    json_t *ev = tu_event_find(evs, "vm", "web-1", "alpha", "applied");
+    assert_non_null(ev);
+    assert_string_equal(json_string_value(json_object_get(ev, "action")), "define");
+    json_decref(evs);
+
+    /* the current memory only */
+    edit_xml(v, "</memory>", "</memory><currentMemory unit='KiB'>262144</currentMemory>");
+    reconcile(fx, fname, false);
+    LOG_IS(fx, "define web-1;");
+    vm = fake_parse(v);
+    assert_int_equal(vm->current_memory_kib, 0); /* vdcfs' XML: the same as <memory> */
+    assert_int_equal(vm->memory_kib, 2048 * 1024);
+    hv_vm_free(vm);
+    check_cond(fname, VDC_COND_IN_SYNC, VDC_COND_TRUE, "InSync", NULL);
+
+    /* the same in libvirt's words: nothing to do, again and again */
+    edit_xml(v, "</memory>", "</memory><currentMemory unit='KiB'>2097152</currentMemory>");
+    edit_xml(v, "<vcpu>2</vcpu>", "<vcpu placement='static'>2</vcpu>");
+    for (int i = 0; i < 2; i++) {
+        reconcile(fx, fname, false);
+        LOG_IS(fx, "");
+        check_cond(fname, VDC_COND_IN_SYNC, VDC_COND_TRUE, "InSync", NULL);
+    }
+}
+
 /* A new spec: redefine, change the running VM live; when the hypervisor
  * refuses, RestartRequired, and no retry for that generation. */
 static void test_rc_live_changes(void **state)
@@ -1606,6 +1846,8 @@ int main(void)
         cmocka_unit_test(test_plan_live_refused_then_restart_needed),
         cmocka_unit_test(test_plan_without_memo),
         cmocka_unit_test(test_plan_several_volumes),
+        cmocka_unit_test(test_plan_own_definition_is_in_sync),
+        cmocka_unit_test(test_plan_maximum_and_current_memory_from_xml),
         cmocka_unit_test(test_want_mac),
         cmocka_unit_test(test_bug_plan_pmsuspended_is_active),
         T(test_rc_create_running),
@@ -1616,6 +1858,7 @@ int main(void)
         T(test_rc_host_error),
         T(test_rc_invalid_spec),
         T(test_rc_drift_repaired),
+        T(test_rc_drift_maximum_and_current_memory),
         T(test_rc_live_changes),
         T(test_rc_shutdown_grace),
         T(test_rc_old_generation_report_dropped),
