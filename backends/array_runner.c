@@ -2,6 +2,7 @@
 #include "array_runner.h"
 
 #include "array_model.h"
+#include "call.h"
 #include "iscsi.h"
 
 #include <string.h>
@@ -18,8 +19,13 @@ struct vdc_array_runner {
     GMutex lock; /* guards what follows */
     GCond cond;
     bool stop, kicked, first_done, finished;
+    GQueue *calls; /* of struct vdc_call*: work for other threads (call.h) */
     GThread *thread;
 };
+
+/* Every runner, so that the snapshot controller reaches one by index. */
+static GMutex registry_lock;
+static GPtrArray *registry;
 
 static void copy_config(struct vdc_array_config *to, const struct vdc_array_config *from)
 {
@@ -46,12 +52,34 @@ static void clear_config(struct vdc_array_config *c)
     g_free(c->chap_password);
 }
 
-/* Sleeps until @until, a kick or stop.  Returns false on stop. */
-static bool wait_until(struct vdc_array_runner *r, gint64 until)
+/* Runs the calls queued so far with @c (NULL: the array is down, they
+ * fail at once).  Lock not held. */
+static void run_calls(struct vdc_array_runner *r, struct array_conn *c)
+{
+    for (;;) {
+        g_mutex_lock(&r->lock);
+        struct vdc_call *call = g_queue_pop_head(r->calls);
+        g_mutex_unlock(&r->lock);
+        if (!call)
+            return;
+        vdc_call_execute(call, r->ops, c);
+    }
+}
+
+/* Sleeps until @until, a kick or stop, running the calls that come
+ * meanwhile with @c.  Returns false on stop. */
+static bool wait_until(struct vdc_array_runner *r, struct array_conn *c, gint64 until)
 {
     g_mutex_lock(&r->lock);
-    while (!r->stop && !r->kicked && g_get_monotonic_time() < until)
+    while (!r->stop && !r->kicked && g_get_monotonic_time() < until) {
+        if (!g_queue_is_empty(r->calls)) {
+            g_mutex_unlock(&r->lock);
+            run_calls(r, c);
+            g_mutex_lock(&r->lock);
+            continue;
+        }
         g_cond_wait_until(&r->cond, &r->lock, until);
+    }
     r->kicked = false;
     bool go_on = !r->stop;
     g_mutex_unlock(&r->lock);
@@ -137,7 +165,7 @@ static char *serve(struct vdc_array_runner *r)
         if (refresh(r, c, s, &err) < 0)
             break;
         first_done(r);
-        if (!wait_until(r, g_get_monotonic_time() + r->refresh_us))
+        if (!wait_until(r, c, g_get_monotonic_time() + r->refresh_us))
             break;
     }
     vdc_iscsi_logout(s);
@@ -155,14 +183,22 @@ static gpointer runner_thread(gpointer data)
             break;
         vdc_model_array_down(r->index, why);
         first_done(r);
-        if (!wait_until(r, g_get_monotonic_time() + backoff))
+        if (!wait_until(r, NULL, g_get_monotonic_time() + backoff))
             break;
         backoff = MIN(backoff * 2, BACKOFF_MAX_US);
     }
+    /* No call is queued once finished is set: those still here fail. */
     g_mutex_lock(&r->lock);
     r->finished = true;
+    GQueue *left = r->calls;
+    r->calls = g_queue_new();
     g_cond_broadcast(&r->cond);
     g_mutex_unlock(&r->lock);
+    const struct array_ops *ops = r->ops;
+    struct vdc_call *call;
+    while ((call = g_queue_pop_head(left)))
+        vdc_call_execute(call, ops, NULL);
+    g_queue_free(left);
     return NULL;
 }
 
@@ -177,6 +213,12 @@ struct vdc_array_runner *vdc_array_runner_start(const struct array_ops *ops, uns
     r->refresh_us = (gint64)MIN(refresh_seconds, VDC_ARRAY_REFRESH_MAX_SECONDS) * G_USEC_PER_SEC;
     g_mutex_init(&r->lock);
     g_cond_init(&r->cond);
+    r->calls = g_queue_new();
+    g_mutex_lock(&registry_lock);
+    if (!registry)
+        registry = g_ptr_array_new();
+    g_ptr_array_add(registry, r);
+    g_mutex_unlock(&registry_lock);
     r->thread = g_thread_new("vdc-array", runner_thread, r);
     return r;
 }
@@ -211,9 +253,51 @@ bool vdc_array_runner_stop(struct vdc_array_runner *r, gint64 deadline)
     if (!finished)
         return false;
     g_thread_join(r->thread);
+    g_mutex_lock(&registry_lock);
+    g_ptr_array_remove(registry, r);
+    if (registry->len == 0)
+        g_clear_pointer(&registry, g_ptr_array_unref);
+    g_mutex_unlock(&registry_lock);
+    g_queue_free(r->calls); /* empty: nothing is queued once finished */
     clear_config(&r->cfg);
     g_mutex_clear(&r->lock);
     g_cond_clear(&r->cond);
     g_free(r);
     return true;
+}
+
+bool vdc_array_runner_call(unsigned index, struct vdc_call *c)
+{
+    bool queued = false;
+    g_mutex_lock(&registry_lock);
+    for (guint i = 0; registry && i < registry->len; i++) {
+        struct vdc_array_runner *r = g_ptr_array_index(registry, i);
+        if (r->index != index)
+            continue;
+        g_mutex_lock(&r->lock);
+        queued = !r->finished;
+        if (queued) {
+            g_queue_push_tail(r->calls, vdc_call_ref(c));
+            g_cond_signal(&r->cond);
+        }
+        g_mutex_unlock(&r->lock);
+        break;
+    }
+    g_mutex_unlock(&registry_lock);
+    return queued;
+}
+
+bool vdc_array_runner_kick_index(unsigned index)
+{
+    bool found = false;
+    g_mutex_lock(&registry_lock);
+    for (guint i = 0; registry && i < registry->len; i++) {
+        struct vdc_array_runner *r = g_ptr_array_index(registry, i);
+        if (r->index == index) {
+            vdc_array_runner_kick(r);
+            found = true;
+        }
+    }
+    g_mutex_unlock(&registry_lock);
+    return found;
 }

@@ -4,6 +4,7 @@
 #include <malloc.h>
 #include <string.h>
 
+#include "call.h"
 #include "desired.h"
 #include "events.h"
 #include "model.h"
@@ -35,6 +36,7 @@ struct vdc_runner {
     char *host_name;
     GHashTable *to_reconcile; /* fnames of desired entries to reconcile */
     GQueue *power;     /* of struct power_job*: vms/<vm>/power writes */
+    GQueue *calls;     /* of struct vdc_call*: work for other threads (call.h) */
     GHashTable *memos; /* fname -> struct vdc_memo*: runner thread only */
     GThreadPool *workers;  /* reconciles of one batch run side by side */
     unsigned in_flight;    /* reconciles handed to the workers, not yet done */
@@ -121,12 +123,34 @@ static void mark_first_done(struct vdc_runner *r)
     g_mutex_unlock(&r->lock);
 }
 
-/* Sleeps until @until or until asked to stop.  Returns false on stop. */
+/* Runs the calls queued so far with @c (NULL: the host is down, they
+ * fail at once).  Lock not held. */
+static void run_calls(struct vdc_runner *r, struct hv_conn *c)
+{
+    for (;;) {
+        g_mutex_lock(&r->lock);
+        struct vdc_call *call = g_queue_pop_head(r->calls);
+        g_mutex_unlock(&r->lock);
+        if (!call)
+            return;
+        vdc_call_execute(call, r->ops, c);
+    }
+}
+
+/* Sleeps until @until or until asked to stop; calls that come meanwhile
+ * fail at once (no connection).  Returns false on stop. */
 static bool sleep_until(struct vdc_runner *r, gint64 until)
 {
     g_mutex_lock(&r->lock);
-    while (!r->stop && g_get_monotonic_time() < until)
+    while (!r->stop && g_get_monotonic_time() < until) {
+        if (!g_queue_is_empty(r->calls)) {
+            g_mutex_unlock(&r->lock);
+            run_calls(r, NULL);
+            g_mutex_lock(&r->lock);
+            continue;
+        }
         g_cond_wait_until(&r->cond, &r->lock, until);
+    }
     bool go_on = !r->stop;
     g_mutex_unlock(&r->lock);
     return go_on;
@@ -358,7 +382,7 @@ static char *serve(struct vdc_runner *r, struct hv_conn *c)
         g_mutex_lock(&r->lock);
         while (!r->stop && !r->lost && g_hash_table_size(r->dirty) == 0 && !r->pools_dirty &&
                g_hash_table_size(r->to_reconcile) == 0 && g_queue_is_empty(r->power) &&
-               g_get_monotonic_time() < next_refresh)
+               g_queue_is_empty(r->calls) && g_get_monotonic_time() < next_refresh)
             g_cond_wait_until(&r->cond, &r->lock, next_refresh);
         if (r->stop) {
             g_mutex_unlock(&r->lock);
@@ -377,6 +401,7 @@ static char *serve(struct vdc_runner *r, struct hv_conn *c)
         r->power = g_queue_new();
         g_mutex_unlock(&r->lock);
 
+        run_calls(r, c);
         run_power_jobs(r, c, power);
 
         GHashTableIter it;
@@ -448,10 +473,18 @@ static gpointer runner_thread(gpointer data)
             break;
         backoff = MIN(backoff * 2, BACKOFF_MAX_US);
     }
+    /* No call is queued once finished is set: those still here fail. */
     g_mutex_lock(&r->lock);
     r->finished = true;
+    GQueue *left = r->calls;
+    r->calls = g_queue_new();
     g_cond_broadcast(&r->cond);
     g_mutex_unlock(&r->lock);
+    const struct hv_ops *ops = r->ops;
+    struct vdc_call *call;
+    while ((call = g_queue_pop_head(left)))
+        vdc_call_execute(call, ops, NULL);
+    g_queue_free(left);
     return NULL;
 }
 
@@ -473,6 +506,7 @@ struct vdc_runner *vdc_runner_start(const struct hv_ops *ops, unsigned host_inde
     r->dirty = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     r->to_reconcile = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     r->power = g_queue_new();
+    r->calls = g_queue_new();
     r->memos = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     vdc_model_read_lock();
     r->host_name = g_strdup(((struct vdc_host *)g_ptr_array_index(vdc_model.hosts, host_index))->name);
@@ -516,6 +550,7 @@ bool vdc_runner_stop(struct vdc_runner *r, gint64 deadline)
     g_hash_table_destroy(r->dirty);
     g_hash_table_destroy(r->to_reconcile);
     g_queue_free_full(r->power, g_free);
+    g_queue_free(r->calls); /* empty: nothing is queued once finished */
     if (r->workers)
         g_thread_pool_free(r->workers, FALSE, TRUE);
     g_hash_table_destroy(r->memos);
@@ -565,6 +600,24 @@ bool vdc_runner_power(const char *host, const char *uuid, enum hv_power_action a
     }
     g_mutex_unlock(&registry_lock);
     return r != NULL;
+}
+
+bool vdc_runner_call(const char *host, struct vdc_call *c)
+{
+    g_mutex_lock(&registry_lock);
+    struct vdc_runner *r = host ? runner_named(host) : NULL;
+    bool queued = false;
+    if (r) {
+        g_mutex_lock(&r->lock);
+        queued = !r->finished;
+        if (queued) {
+            g_queue_push_tail(r->calls, vdc_call_ref(c));
+            g_cond_signal(&r->cond);
+        }
+        g_mutex_unlock(&r->lock);
+    }
+    g_mutex_unlock(&registry_lock);
+    return queued;
 }
 
 void vdc_runner_set_prune(bool prune)

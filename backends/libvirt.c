@@ -673,6 +673,18 @@ static int lv_set_memory_live(struct hv_conn *hc, const char *uuid, uint64_t kib
     return rc < 0 ? -1 : 0;
 }
 
+/* @doc as a g_malloc'd UTF-8 string; @doc is freed. */
+static char *doc_string(xmlDocPtr doc)
+{
+    xmlChar *buf = NULL;
+    int n = 0;
+    xmlDocDumpMemoryEnc(doc, &buf, &n, "UTF-8");
+    char *xml = g_strndup((const char *)buf, (gsize)n);
+    xmlFree(buf);
+    xmlFreeDoc(doc);
+    return xml;
+}
+
 /* <volume><name>@name</name><capacity unit='bytes'>..</capacity>
  * <allocation>0</allocation></volume>, written by libxml2 so that no
  * name can add markup. */
@@ -688,13 +700,7 @@ static char *volume_xml(const char *name, uint64_t capacity)
     xmlNewProp(cap, (const xmlChar *)"unit", (const xmlChar *)"bytes");
     /* Allocation 0: sparse where the pool can, no waiting for zeroes. */
     xmlNewTextChild(vol, NULL, (const xmlChar *)"allocation", (const xmlChar *)"0");
-    xmlChar *buf = NULL;
-    int n = 0;
-    xmlDocDumpMemoryEnc(doc, &buf, &n, "UTF-8");
-    char *xml = g_strndup((const char *)buf, (gsize)n);
-    xmlFree(buf);
-    xmlFreeDoc(doc);
-    return xml;
+    return doc_string(doc);
 }
 
 /* Creates volume @name in @pool.  Returns 0, 1 when someone else created
@@ -736,6 +742,167 @@ static int lv_ensure_volume(struct hv_conn *hc, const char *pool_name, const cha
     return rc;
 }
 
+/* --- snapshots ------------------------------------------------------------ */
+
+/* Whether the last error says the guest cannot be frozen here (no guest
+ * agent, or it does not answer; a hypervisor or a VM state that cannot),
+ * rather than that freezing failed. */
+static bool cannot_freeze_here(void)
+{
+    switch (virGetLastErrorCode()) {
+    case VIR_ERR_NO_SUPPORT:
+    case VIR_ERR_OPERATION_UNSUPPORTED:
+    case VIR_ERR_ARGUMENT_UNSUPPORTED: /* e.g. qemu: no agent channel configured */
+    case VIR_ERR_OPERATION_INVALID:    /* e.g. the VM is not running */
+    case VIR_ERR_AGENT_UNRESPONSIVE:
+    case VIR_ERR_AGENT_UNSYNCED:
+        return true;
+    default:
+        return false;
+    }
+}
+
+static int lv_fs_freeze(struct hv_conn *hc, const char *uuid, char **err)
+{
+    virDomainPtr dom = lookup(hc, uuid, err);
+    if (!dom)
+        return -1;
+    /* All mounted filesystems; libvirt returns how many it froze. */
+    int rc = virDomainFSFreeze(dom, NULL, 0, 0);
+    if (rc < 0) {
+        rc = cannot_freeze_here() ? 1 : -1;
+        *err = last_error("cannot freeze the guest's filesystems");
+    } else {
+        rc = 0;
+    }
+    virDomainFree(dom);
+    return rc;
+}
+
+static int lv_fs_thaw(struct hv_conn *hc, const char *uuid, char **err)
+{
+    virDomainPtr dom = lookup(hc, uuid, err);
+    if (!dom)
+        return -1;
+    int rc = virDomainFSThaw(dom, NULL, 0, 0);
+    if (rc < 0)
+        *err = last_error("cannot thaw the guest's filesystems");
+    virDomainFree(dom);
+    return rc < 0 ? -1 : 0;
+}
+
+/* <domainsnapshot><name>@name</name></domainsnapshot>, written by libxml2
+ * so that no name can add markup. */
+static char *snapshot_xml(const char *name)
+{
+    xmlDocPtr doc = xmlNewDoc((const xmlChar *)"1.0");
+    xmlNodePtr snap = xmlNewNode(NULL, (const xmlChar *)"domainsnapshot");
+    xmlDocSetRootElement(doc, snap);
+    xmlNewTextChild(snap, NULL, (const xmlChar *)"name", (const xmlChar *)name);
+    return doc_string(doc);
+}
+
+static int lv_snapshot_create(struct hv_conn *hc, const char *uuid, const char *name,
+                              bool quiesce, char **xml_out, char **err)
+{
+    virDomainPtr dom = lookup(hc, uuid, err);
+    if (!dom)
+        return -1;
+    g_autofree char *xml = snapshot_xml(name);
+    unsigned flags = quiesce ? VIR_DOMAIN_SNAPSHOT_CREATE_QUIESCE : 0;
+    int rc = -1;
+    virDomainSnapshotPtr snap = virDomainSnapshotCreateXML(dom, xml, flags);
+    if (!snap) {
+        *err = last_error("cannot create snapshot");
+        goto out;
+    }
+    char *desc = virDomainSnapshotGetXMLDesc(snap, 0);
+    if (!desc) {
+        /* Taken, but not described: the caller can still list or delete it. */
+        *err = last_error("cannot read the new snapshot");
+    } else {
+        *xml_out = g_strdup(desc);
+        free(desc);
+        rc = 0;
+    }
+    virDomainSnapshotFree(snap);
+out:
+    virDomainFree(dom);
+    return rc;
+}
+
+/* The VM @uuid's snapshot @name, or NULL with *err set (when @missing,
+ * *missing tells whether there is no such snapshot, with *err unset). */
+static virDomainSnapshotPtr lookup_snapshot(struct hv_conn *hc, const char *uuid,
+                                            const char *name, bool *missing, char **err)
+{
+    virDomainPtr dom = lookup(hc, uuid, err);
+    if (!dom)
+        return NULL;
+    virDomainSnapshotPtr snap = virDomainSnapshotLookupByName(dom, name, 0);
+    if (!snap) {
+        if (missing && virGetLastErrorCode() == VIR_ERR_NO_DOMAIN_SNAPSHOT)
+            *missing = true;
+        else
+            *err = last_error("cannot look up snapshot");
+    }
+    virDomainFree(dom); /* the snapshot keeps its own reference */
+    return snap;
+}
+
+static int lv_snapshot_delete(struct hv_conn *hc, const char *uuid, const char *name,
+                              char **err)
+{
+    bool missing = false;
+    virDomainSnapshotPtr snap = lookup_snapshot(hc, uuid, name, &missing, err);
+    if (!snap)
+        return missing ? 1 : -1;
+    int rc = virDomainSnapshotDelete(snap, 0);
+    if (rc < 0)
+        *err = last_error("cannot delete snapshot");
+    virDomainSnapshotFree(snap);
+    return rc < 0 ? -1 : 0;
+}
+
+static int lv_snapshot_revert(struct hv_conn *hc, const char *uuid, const char *name,
+                              char **err)
+{
+    virDomainSnapshotPtr snap = lookup_snapshot(hc, uuid, name, NULL, err);
+    if (!snap)
+        return -1;
+    int rc = virDomainRevertToSnapshot(snap, 0);
+    if (rc < 0)
+        *err = last_error("cannot revert to snapshot");
+    virDomainSnapshotFree(snap);
+    return rc < 0 ? -1 : 0;
+}
+
+static int lv_snapshot_list(struct hv_conn *hc, const char *uuid, GPtrArray **names,
+                            char **err)
+{
+    virDomainPtr dom = lookup(hc, uuid, err);
+    if (!dom)
+        return -1;
+    virDomainSnapshotPtr *snaps = NULL;
+    int n = virDomainListAllSnapshots(dom, &snaps, 0);
+    if (n < 0) {
+        *err = last_error("cannot list snapshots");
+        virDomainFree(dom);
+        return -1;
+    }
+    GPtrArray *list = g_ptr_array_new_with_free_func(g_free);
+    for (int i = 0; i < n; i++) {
+        const char *name = virDomainSnapshotGetName(snaps[i]);
+        if (name)
+            g_ptr_array_add(list, g_strdup(name));
+        virDomainSnapshotFree(snaps[i]);
+    }
+    free(snaps);
+    virDomainFree(dom);
+    *names = list;
+    return 0;
+}
+
 const struct hv_ops hv_libvirt_ops = {
     .name = "libvirt",
     .global_init = lv_global_init,
@@ -753,4 +920,10 @@ const struct hv_ops hv_libvirt_ops = {
     .set_vcpus_live = lv_set_vcpus_live,
     .set_memory_live = lv_set_memory_live,
     .ensure_volume = lv_ensure_volume,
+    .fs_freeze = lv_fs_freeze,
+    .fs_thaw = lv_fs_thaw,
+    .snapshot_create = lv_snapshot_create,
+    .snapshot_delete = lv_snapshot_delete,
+    .snapshot_revert = lv_snapshot_revert,
+    .snapshot_list = lv_snapshot_list,
 };

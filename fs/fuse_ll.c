@@ -12,7 +12,9 @@
 #include "events.h"
 #include "fuse_priv.h"
 #include "inval.h"
+#include "lun_read.h"
 #include "scratch.h"
+#include "snapshot_model.h"
 #include "tree.h"
 
 static uid_t owner_uid;
@@ -60,6 +62,8 @@ void fill_attr(const struct vdc_node *node, struct stat *st)
     else
         st->st_size = (off_t)vdc_tree_size(node);
     st->st_blocks = (st->st_size + 511) / 512;
+    if (node->kind == VDC_N_SNAP_IMG)
+        st->st_blocks = (blkcnt_t)((vdc_snapdisk_allocated((const void *)node->obj) + 511) / 512);
 }
 
 void fill_entry(const struct vdc_node *n, struct fuse_entry_param *e)
@@ -307,6 +311,18 @@ static void vdc_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
     int rc = vdc_tree_resolve(ino, &n);
     if (rc == 0 && vdc_tree_type(&n) == S_IFDIR)
         rc = -EISDIR;
+    if (rc == 0 && n.kind == VDC_N_SNAP_IMG) {
+        unsigned array, lun;
+        const struct vdc_snapdisk *d = (const struct vdc_snapdisk *)n.obj;
+        bool there = vdc_snapdisk_where(d, &array, &lun);
+        uint64_t file_size = d->size;
+        vdc_model_read_unlock();
+        if (there)
+            vdc_lun_read(req, array, lun, size, off, file_size);
+        else
+            fuse_reply_err(req, EIO); /* the array lost it, or is not read yet */
+        return;
+    }
     if (rc == 0) {
         data = vdc_tree_content(&n);
         version = *vdc_tree_mtime(&n);
@@ -324,6 +340,39 @@ static void vdc_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
         fuse_reply_buf(req, p + off, MIN(size, len - (size_t)off));
     drop_if_stale(ino, version);
     g_bytes_unref(data);
+}
+
+/* SEEK_DATA and SEEK_HOLE: snapshot images ask the array where the
+ * data is; every other file is all data. */
+static void vdc_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
+                      struct fuse_file_info *fi)
+{
+    (void)fi;
+    struct vdc_node n;
+    vdc_model_read_lock();
+    int rc = vdc_tree_resolve(ino, &n);
+    if (rc == 0 && n.kind == VDC_N_SNAP_IMG) {
+        unsigned array, lun;
+        const struct vdc_snapdisk *d = (const struct vdc_snapdisk *)n.obj;
+        bool there = vdc_snapdisk_where(d, &array, &lun);
+        uint64_t file_size = d->size;
+        vdc_model_read_unlock();
+        if (there)
+            vdc_lun_lseek(req, array, lun, off, whence, file_size);
+        else
+            fuse_reply_err(req, EIO);
+        return;
+    }
+    size_t len = rc == 0 && vdc_tree_type(&n) == S_IFREG ? vdc_tree_size(&n) : 0;
+    vdc_model_read_unlock();
+    if (rc < 0)
+        fuse_reply_err(req, -rc);
+    else if (whence != SEEK_DATA && whence != SEEK_HOLE)
+        fuse_reply_err(req, EINVAL);
+    else if (off < 0 || (uint64_t)off >= len)
+        fuse_reply_err(req, ENXIO);
+    else
+        fuse_reply_lseek(req, whence == SEEK_DATA ? off : (off_t)len);
 }
 
 static void vdc_poll(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
@@ -363,6 +412,7 @@ const struct fuse_lowlevel_ops vdc_fuse_ops = {
     .readdirplus = vdc_readdirplus,
     .open = vdc_open,
     .read = vdc_read,
+    .lseek = vdc_lseek,
     .poll = vdc_poll,
     .statfs = vdc_statfs,
     .setattr = vdc_setattr,

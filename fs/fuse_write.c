@@ -23,6 +23,8 @@
 #include "inval.h"
 #include "names.h"
 #include "scratch.h"
+#include "snap_ctl.h"
+#include "snapshot_model.h"
 #include "vm_ctl.h"
 
 /* --- staged writes ------------------------------------------------------ */
@@ -237,9 +239,11 @@ void vdc_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
                 rc = vdc_scratch_chmod(ino, attr->st_mode);
             break;
         case VDC_N_VM_POWER: /* echo > power truncates first */
+        case VDC_N_VM_REVERT:
         case VDC_N_VM:
         case VDC_N_VMS:
-            if (n.kind != VDC_N_VM_POWER && (to_set & FUSE_SET_ATTR_SIZE))
+            if (n.kind != VDC_N_VM_POWER && n.kind != VDC_N_VM_REVERT &&
+                (to_set & FUSE_SET_ATTR_SIZE))
                 rc = -EISDIR;
             break; /* times: accepted, not kept */
         default:
@@ -289,6 +293,78 @@ static void write_power(fuse_req_t req, const struct vdc_node *n, const char *bu
     vdc_ctl_power(req, &t, a, size);
 }
 
+/* Lock held: the VM a node of a VM directory (the directory itself,
+ * snapshots/, revert) is about, for the snapshot controller.  The
+ * strings point into the model: copy before unlocking.  False when the
+ * directory has no VM on a host yet. */
+static bool snap_target_of(const struct vdc_node *n, struct vdc_snap_target *t)
+{
+    const struct vdc_vm *vm = NULL;
+    if (n->obj->type == VDC_OBJ_VM)
+        vm = (const struct vdc_vm *)n->obj;
+    else if (n->obj->type == VDC_OBJ_DESIRED)
+        vm = ((const struct vdc_desired *)n->obj)->vm;
+    if (!vm)
+        return false;
+    *t = (struct vdc_snap_target){.uuid = vm->uuid, .host = vm->host->name, .vm_name = vm->name,
+                                  .dir_ino = VDC_INO(n->obj->id, VDC_VM_SNAPS)};
+    return true;
+}
+
+/* Copies of a snap target's strings, freed by the caller. */
+struct snap_target_copy {
+    struct vdc_snap_target t;
+    char *uuid, *host, *vm_name;
+};
+
+static void snap_target_copy(struct snap_target_copy *c, const struct vdc_snap_target *t)
+{
+    c->uuid = g_strdup(t->uuid);
+    c->host = g_strdup(t->host);
+    c->vm_name = g_strdup(t->vm_name);
+    c->t = (struct vdc_snap_target){.uuid = c->uuid, .host = c->host, .vm_name = c->vm_name,
+                                    .dir_ino = t->dir_ino};
+}
+
+static void snap_target_clear(struct snap_target_copy *c)
+{
+    g_free(c->uuid);
+    g_free(c->host);
+    g_free(c->vm_name);
+}
+
+/* A snapshot name written to revert. */
+static void write_revert(fuse_req_t req, const struct vdc_node *n, const char *buf, size_t size)
+{
+    g_autofree char *name = g_strndup(buf, size);
+    g_strchomp(name); /* echo's newline */
+    struct vdc_snap_target t;
+    struct snap_target_copy c = {0};
+    int rc = 0;
+    vdc_model_read_lock();
+    if (!snap_target_of(n, &t))
+        rc = ENOENT;
+    else if (!vdc_snapshot_find(t.uuid, name))
+        rc = EINVAL;
+    else if (vdc_snapshot_is_pending(t.uuid, name))
+        rc = EBUSY;
+    if (rc != ENOENT)
+        snap_target_copy(&c, &t);
+    vdc_model_read_unlock();
+    if (rc == EINVAL) {
+        g_autofree char *shown = g_strescape(name, NULL);
+        g_autofree char *msg = g_strdup_printf("revert: no snapshot called \"%s\"", shown);
+        vdc_model_snapshot_outcome(c.uuid, "revert", name, msg);
+        vdc_events_emitf("vm", c.vm_name, c.host, "revert-refused", "error", json_string(msg),
+                         NULL);
+    }
+    if (rc)
+        fuse_reply_err(req, rc);
+    else
+        vdc_snap_revert(req, &c.t, name, size);
+    snap_target_clear(&c);
+}
+
 void vdc_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
                struct fuse_file_info *fi)
 {
@@ -320,6 +396,9 @@ void vdc_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off
         return;
     case VDC_N_VM_POWER:
         write_power(req, &n, buf, size);
+        return;
+    case VDC_N_VM_REVERT:
+        write_revert(req, &n, buf, size);
         return;
     default:
         fuse_reply_err(req, EACCES);
@@ -417,11 +496,41 @@ void vdc_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
         vdc_fuse_reply_entry(req, ino);
 }
 
+/* mkdir and rmdir in vms/<vm>/snapshots/. */
+static void snapshot_dir_op(fuse_req_t req, const struct vdc_node *dir, const char *name,
+                            bool make)
+{
+    struct vdc_snap_target t;
+    struct snap_target_copy c = {0};
+    int rc = 0;
+    vdc_model_read_lock();
+    if (!snap_target_of(dir, &t))
+        rc = EIO; /* its host is away: nothing can be done now */
+    else if (vdc_snapshot_is_pending(t.uuid, name))
+        rc = make ? EEXIST : EBUSY;
+    else if (!vdc_snapshot_find(t.uuid, name) != make)
+        rc = make ? EEXIST : ENOENT;
+    if (!rc)
+        snap_target_copy(&c, &t);
+    vdc_model_read_unlock();
+    if (rc)
+        fuse_reply_err(req, rc);
+    else if (make)
+        vdc_snap_mkdir(req, &c.t, name);
+    else
+        vdc_snap_rmdir(req, &c.t, name);
+    snap_target_clear(&c);
+}
+
 void vdc_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 {
     (void)mode;
     struct vdc_node dir;
     int rc = resolve(parent, &dir);
+    if (rc == 0 && dir.kind == VDC_N_VM_SNAPS) {
+        snapshot_dir_op(req, &dir, name, true);
+        return;
+    }
     if (rc == 0 && dir.kind != VDC_N_VMS)
         rc = dir.kind == VDC_N_VM ? -EPERM : -EACCES;
     g_autofree char *raw = rc == 0 ? vdc_name_decode(name) : NULL;
@@ -441,10 +550,28 @@ void vdc_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
     struct vdc_ctl_target t;
     vdc_model_read_lock();
     int rc = vdc_tree_resolve(parent, &dir);
+    if (rc == 0 && dir.kind == VDC_N_VM_SNAPS) {
+        vdc_model_read_unlock();
+        snapshot_dir_op(req, &dir, name, false);
+        return;
+    }
+    /* snapshots/ itself stays: removing it is a no-op, like removing the
+     * VM's other views, so that rsync --delete of a VM directory gets on.
+     * Its snapshots are only deleted one by one, by rmdir. */
+    if (rc == 0 && dir.kind == VDC_N_VM && strcmp(name, "snapshots") == 0) {
+        vdc_model_read_unlock();
+        fuse_reply_err(req, 0);
+        return;
+    }
     if (rc == 0 && dir.kind != VDC_N_VMS)
         rc = dir.kind == VDC_N_VM ? -ENOTDIR : -EACCES;
     if (rc == 0)
         rc = vdc_tree_lookup(&dir, name, &child);
+    if (rc == 0) {
+        const char *uuid = vdc_vmdir_uuid(&child);
+        if (uuid && vdc_snapshot_count(uuid) > 0)
+            rc = -ENOTEMPTY; /* its snapshots would be lost with it */
+    }
     if (rc == 0)
         target_of(&child, &t);
     vdc_model_read_unlock();

@@ -26,6 +26,8 @@
 #include "events.h"
 #include "fuse_ll.h"
 #include "host_runner.h"
+#include "lun_read.h"
+#include "snap_ctl.h"
 #include "inval.h"
 #include "model.h"
 #include "store.h"
@@ -358,6 +360,8 @@ static int serve(const struct options *o, const struct vdc_config *cfg, int read
         }
     }
     vdc_ctl_start(store, cfg->prune);
+    vdc_snap_ctl_start(cfg, store ? vdc_store_path(store) : NULL);
+    vdc_lun_read_start(cfg);
     GPtrArray *runners = start_runners(cfg);
     GPtrArray *array_runners = start_array_runners(cfg);
 
@@ -385,6 +389,8 @@ static int serve(const struct options *o, const struct vdc_config *cfg, int read
         fuse_remove_signal_handlers(se);
     }
     vdc_ctl_stop();
+    vdc_snap_ctl_stop();
+    vdc_lun_read_stop();
     bool stopped = stop_runners(runners);
     stopped &= stop_array_runners(array_runners);
     vdc_events_file_shutdown();

@@ -780,6 +780,7 @@ void vdc_model_free(void)
     g_hash_table_destroy(vdc_model.scratch);
     g_hash_table_destroy(vdc_model.desired);
     g_hash_table_destroy(vdc_model.desired_by_uuid);
+    snapshots_free_all();
     arrays_free_all();
     GHashTableIter it;
     gpointer v;

@@ -33,5 +33,6 @@ struct vdc_desired *desired_claiming(const char *fname);
 void desired_free_all(void);
 void scratch_free_all(void);
 void arrays_free_all(void); /* array_model.c */
+void snapshots_free_all(void); /* snapshot_model.c */
 
 #endif

@@ -16,6 +16,7 @@ void vdc_tree_init(void)
     vdc_tree_vms_register(node_ops);
     vdc_tree_pools_register(node_ops);
     vdc_tree_arrays_register(node_ops);
+    vdc_tree_snapshots_register(node_ops);
 }
 
 struct vdc_node vdc_node_static(enum vdc_node_kind kind, unsigned sub)
@@ -97,10 +98,10 @@ static enum vdc_node_kind object_kind(enum vdc_obj_type type, unsigned sub)
                                               VDC_N_HOST_POOLS};
     static const enum vdc_node_kind vm[] = {VDC_N_VM,        VDC_N_VM_STATE,    VDC_N_VM_STATUS,
                                             VDC_N_VM_DOMXML, VDC_N_HOST_VMLINK, VDC_N_VM_SPEC,
-                                            VDC_N_VM_POWER};
+                                            VDC_N_VM_POWER,  VDC_N_VM_SNAPS,    VDC_N_VM_REVERT};
     static const enum vdc_node_kind desired[] = {VDC_N_VM,        VDC_N_VM_STATE, VDC_N_VM_STATUS,
                                                  VDC_N_VM_DOMXML, VDC_N_NONE,     VDC_N_VM_SPEC,
-                                                 VDC_N_VM_POWER};
+                                                 VDC_N_VM_POWER,  VDC_N_VM_SNAPS, VDC_N_VM_REVERT};
     static const enum vdc_node_kind scratch[] = {VDC_N_SCRATCH};
     static const enum vdc_node_kind hpool[] = {VDC_N_HPOOL, VDC_N_HPOOL_INFO,
                                                VDC_N_HPOOL_VOLS};
@@ -108,6 +109,9 @@ static enum vdc_node_kind object_kind(enum vdc_obj_type type, unsigned sub)
     static const enum vdc_node_kind cpool[] = {VDC_N_CPOOL, VDC_N_CPOOL_INFO};
     static const enum vdc_node_kind array[] = {VDC_N_ARRAY, VDC_N_ARRAY_INFO, VDC_N_ARRAY_LUNS};
     static const enum vdc_node_kind lun[] = {VDC_N_LUN, VDC_N_LUN_INFO, VDC_N_LUN_SNAPS};
+    static const enum vdc_node_kind vmsnap[] = {VDC_N_SNAP, VDC_N_SNAP_INFO, VDC_N_SNAP_DOMXML,
+                                                VDC_N_SNAP_DISKS};
+    static const enum vdc_node_kind snapdisk[] = {VDC_N_SNAP_IMG};
 #define PICK(a) return sub < G_N_ELEMENTS(a) ? a[sub] : VDC_N_NONE
     switch (type) {
     case VDC_OBJ_HOST:
@@ -128,6 +132,10 @@ static enum vdc_node_kind object_kind(enum vdc_obj_type type, unsigned sub)
         PICK(array);
     case VDC_OBJ_LUN:
         PICK(lun);
+    case VDC_OBJ_VMSNAP:
+        PICK(vmsnap);
+    case VDC_OBJ_SNAPDISK:
+        PICK(snapdisk);
     }
 #undef PICK
     return VDC_N_NONE;

@@ -10,7 +10,9 @@
 #include <sys/stat.h>
 
 #include "desired.h"
+#include "render.h"
 #include "scratch.h"
+#include "snapshot_model.h"
 #include "tree.h"
 #include "ztext.h"
 
@@ -65,14 +67,26 @@ static void vms_list(const struct vdc_node *dir, GArray *out)
 static const struct vdc_fixed_child vm_files[] = {
     {"domain.xml", VDC_N_VM_DOMXML, VDC_VM_DOMXML},
     {"power", VDC_N_VM_POWER, VDC_VM_POWER},
+    {"revert", VDC_N_VM_REVERT, VDC_VM_REVERT},
+    {"snapshots", VDC_N_VM_SNAPS, VDC_VM_SNAPS},
     {"spec.json", VDC_N_VM_SPEC, VDC_VM_SPEC},
     {"state", VDC_N_VM_STATE, VDC_VM_STATE},
     {"status.json", VDC_N_VM_STATUS, VDC_VM_STATUS},
 };
 
+const char *vdc_vmdir_uuid(const struct vdc_node *n)
+{
+    const struct vdc_vm *vm = vm_of(n);
+    if (vm)
+        return vm->uuid;
+    const struct vdc_desired *d = desired_of(n);
+    return d && d->uuid[0] ? d->uuid : NULL;
+}
+
 /* Which files a VM directory has: all of them with a VM; without one,
- * domain.xml is not there, and a directory made with mkdir has no
- * spec.json (nor power) until a spec is written into it. */
+ * domain.xml and revert are not there, snapshots/ only when it has some
+ * (its host is away), and a directory made with mkdir has no spec.json
+ * (nor power) until a spec is written into it. */
 static bool vm_has_file(const struct vdc_node *dir, enum vdc_node_kind kind)
 {
     if (vm_of(dir))
@@ -80,7 +94,10 @@ static bool vm_has_file(const struct vdc_node *dir, enum vdc_node_kind kind)
     const struct vdc_desired *d = desired_of(dir);
     switch (kind) {
     case VDC_N_VM_DOMXML:
+    case VDC_N_VM_REVERT:
         return false;
+    case VDC_N_VM_SNAPS:
+        return d && d->uuid[0] && vdc_snapshot_count(d->uuid) > 0;
     case VDC_N_VM_SPEC:
     case VDC_N_VM_POWER:
         return d && d->spec_text;
@@ -136,15 +153,30 @@ static GBytes *vm_state_content(const struct vdc_node *n)
     return g_bytes_new_static("undefined\n", 10);
 }
 
+/* status.json, with the VM's snapshots when it has had any. */
 static GBytes *vm_status_content(const struct vdc_node *n)
 {
-    return vdc_vmdir_status(vm_of(n), desired_of(n));
+    GBytes *doc = vdc_vmdir_status(vm_of(n), desired_of(n));
+    const char *uuid = vdc_vmdir_uuid(n);
+    json_t *snaps = uuid ? vdc_snapshot_status(uuid) : NULL;
+    if (!snaps)
+        return doc;
+    gsize len;
+    const char *p = g_bytes_get_data(doc, &len);
+    json_t *o = json_loadb(p, len, JSON_PRESERVE_ORDER, NULL);
+    g_bytes_unref(doc);
+    if (!json_is_object(o)) {
+        json_decref(o);
+        o = json_object();
+    }
+    json_object_set_new(o, "snapshots", snaps);
+    return vdc_json_file(o);
 }
 
 static size_t vm_status_size(const struct vdc_node *n)
 {
     const struct vdc_vm *vm = vm_of(n);
-    if (vm && !desired_of(n))
+    if (vm && !desired_of(n) && !vdc_snapshots_of(vm->uuid))
         return vdc_ztext_size(vm->status_json);
     g_autoptr(GBytes) b = vm_status_content(n);
     return g_bytes_get_size(b);
@@ -171,7 +203,7 @@ static GBytes *vm_spec_content(const struct vdc_node *n)
     return vm ? vdc_vm_derived_spec(vm) : NULL;
 }
 
-/* power is write-only; reading it gives nothing. */
+/* power and revert are write-only; reading them gives nothing. */
 static GBytes *vm_power_content(const struct vdc_node *n)
 {
     (void)n;
@@ -209,6 +241,9 @@ void vdc_tree_vms_register(struct vdc_node_ops *ops)
     ops[VDC_N_VM_POWER] = VDC_FILE_OPS(vm_power_content);
     ops[VDC_N_VM_POWER].perm = 0644;
     ops[VDC_N_VM_POWER].mtime = vm_mtime;
+    ops[VDC_N_VM_REVERT] = VDC_FILE_OPS(vm_power_content);
+    ops[VDC_N_VM_REVERT].perm = 0644;
+    ops[VDC_N_VM_REVERT].mtime = vm_mtime;
     ops[VDC_N_SCRATCH] = VDC_FILE_OPS(scratch_content);
     ops[VDC_N_SCRATCH].perm_of = scratch_perm;
 }

@@ -32,6 +32,15 @@ struct vdc_array_runner *vdc_array_runner_start(const struct array_ops *ops, uns
 /* Asks for a refresh now.  Thread-safe. */
 void vdc_array_runner_kick(struct vdc_array_runner *r);
 
+/* Queues @c (call.h) on the runner of model array @index, which takes a
+ * reference: it runs it with the array's management handle between
+ * refreshes, or at once with none while the array is down.  Returns
+ * false (nothing queued) when there is no such runner. */
+struct vdc_call;
+bool vdc_array_runner_call(unsigned index, struct vdc_call *c);
+/* vdc_array_runner_kick by model index; false when there is none. */
+bool vdc_array_runner_kick_index(unsigned index);
+
 /* Waits until the first attempt to read the array has ended or @deadline
  * (g_get_monotonic_time() scale) passes.  Returns true if it ended. */
 bool vdc_array_runner_wait_first(struct vdc_array_runner *r, gint64 deadline);

@@ -37,6 +37,12 @@ bool vdc_runner_kick(const char *host, const char *fname);
 /* Queues a power action on VM @uuid of @host, done before any reconcile
  * that is queued.  Returns false when no runner has that name. */
 bool vdc_runner_power(const char *host, const char *uuid, enum hv_power_action action);
+/* Queues @c (call.h) on the runner of @host, which takes a reference:
+ * it runs it with the host's connection between its other work, or at
+ * once with none while the host is down.  Returns false (nothing queued)
+ * when no runner has that name or it has stopped. */
+struct vdc_call;
+bool vdc_runner_call(const char *host, struct vdc_call *c);
 /* Whether deleting a running VM's directory destroys it (config "prune"). */
 void vdc_runner_set_prune(bool prune);
 /* Called on a runner's thread each time its host (re)connects: VMs that

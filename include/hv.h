@@ -180,6 +180,37 @@ struct hv_ops {
      * it existed, -1 on error (no such pool, no room...). */
     int (*ensure_volume)(struct hv_conn *conn, const char *pool, const char *name,
                          uint64_t capacity, char **err);
+
+    /* --- snapshots: on the runner thread too, same conventions (VMs by
+     * uuid; 0, or -1 with *err g_malloc'd, one line, the hypervisor's own
+     * message). */
+
+    /* Freezes all the guest's filesystems through its guest agent.
+     * Returns 0 when they are frozen; 1, with *err saying why, when this
+     * VM cannot be frozen here (no guest agent or it does not answer, the
+     * hypervisor cannot, the VM is not running): not a failure, the caller
+     * suspends the VM instead; -1 on any other error. */
+    int (*fs_freeze)(struct hv_conn *conn, const char *uuid, char **err);
+    /* Thaws what fs_freeze froze. */
+    int (*fs_thaw)(struct hv_conn *conn, const char *uuid, char **err);
+    /* The hypervisor's own snapshot @name of the VM (for VMs whose disks
+     * are not on an array), its guest filesystems quiesced first when
+     * @quiesce: when the VM cannot be quiesced that is -1 (no retry
+     * without; the caller decides).  On success *xml_out (g_malloc'd) is
+     * the new snapshot's XML as the hypervisor describes it. */
+    int (*snapshot_create)(struct hv_conn *conn, const char *uuid, const char *name,
+                           bool quiesce, char **xml_out, char **err);
+    /* Deletes the VM's snapshot @name (not its children).  Returns 0, 1
+     * when the VM has no snapshot of that name, -1 on error. */
+    int (*snapshot_delete)(struct hv_conn *conn, const char *uuid, const char *name,
+                           char **err);
+    /* Brings the VM back to its snapshot @name (disks, and the state it
+     * was in then). */
+    int (*snapshot_revert)(struct hv_conn *conn, const char *uuid, const char *name,
+                           char **err);
+    /* The names of the VM's hypervisor snapshots: *names is a new array
+     * of g_malloc'd strings that it frees itself (g_free). */
+    int (*snapshot_list)(struct hv_conn *conn, const char *uuid, GPtrArray **names, char **err);
 };
 
 /* The word of a power action ("start", "shutdown", ...), and back: 0 for

@@ -38,6 +38,8 @@ enum vdc_obj_type {
     VDC_OBJ_SCRATCH, /* a temporary file in a VM directory (scratch.h) */
     VDC_OBJ_ARRAY,   /* an iSCSI array (array_model.h) */
     VDC_OBJ_LUN,     /* one LUN of an array, a disk or a snapshot (array_model.h) */
+    VDC_OBJ_VMSNAP,  /* a VM snapshot (snapshot_model.h) */
+    VDC_OBJ_SNAPDISK, /* a disk image of a VM snapshot (snapshot_model.h) */
 };
 
 /* The files of each object type ("sub" in VDC_INO). */
@@ -45,7 +47,9 @@ enum { VDC_HOST_DIR = 0, VDC_HOST_INFO, VDC_HOST_VMS, VDC_HOST_POOLS };
 /* A VM directory's files; a desired entry (desired.h) uses the same
  * numbers for the same files. */
 enum { VDC_VM_DIR = 0, VDC_VM_STATE, VDC_VM_STATUS, VDC_VM_DOMXML, VDC_VM_HOSTLINK, VDC_VM_SPEC,
-       VDC_VM_POWER };
+       VDC_VM_POWER, VDC_VM_SNAPS, VDC_VM_REVERT };
+enum { VDC_SNAP_DIR = 0, VDC_SNAP_INFO, VDC_SNAP_DOMXML, VDC_SNAP_DISKS };
+enum { VDC_SNAPDISK_IMG = 0 };
 enum { VDC_HPOOL_DIR = 0, VDC_HPOOL_INFO, VDC_HPOOL_VOLS };
 enum { VDC_VOLUME_FILE = 0 };
 enum { VDC_CPOOL_DIR = 0, VDC_CPOOL_INFO };

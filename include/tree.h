@@ -24,6 +24,8 @@ enum vdc_node_kind {
     VDC_N_SCRATCH,
     VDC_N_ARRAYS, VDC_N_ARRAY, VDC_N_ARRAY_INFO, VDC_N_ARRAY_LUNS, VDC_N_LUN, VDC_N_LUN_INFO,
     VDC_N_LUN_SNAPS,
+    VDC_N_VM_SNAPS, VDC_N_VM_REVERT, VDC_N_SNAP, VDC_N_SNAP_INFO, VDC_N_SNAP_DOMXML,
+    VDC_N_SNAP_DISKS, VDC_N_SNAP_IMG,
     VDC_N_COUNT
 };
 
@@ -110,5 +112,10 @@ void vdc_tree_hosts_register(struct vdc_node_ops *ops);
 void vdc_tree_vms_register(struct vdc_node_ops *ops);
 void vdc_tree_pools_register(struct vdc_node_ops *ops);
 void vdc_tree_arrays_register(struct vdc_node_ops *ops);
+void vdc_tree_snapshots_register(struct vdc_node_ops *ops);
+
+/* The uuid of the VM a node of a VM directory (or of its snapshots/)
+ * is about, or NULL when there is none yet.  Read lock held. */
+const char *vdc_vmdir_uuid(const struct vdc_node *n);
 
 #endif

@@ -39,9 +39,11 @@ stop_everything() {
 }
 
 TGT_CONTROL_PORTS=()
+LOOP_MOUNTS=()
 cleanup() {
   local c
   stop_everything
+  for c in "${LOOP_MOUNTS[@]}"; do umount "$c" 2>/dev/null || umount -l "$c" 2>/dev/null || true; done
   # tgtd killed with SIGKILL leaves its control socket behind.
   for c in "${TGT_CONTROL_PORTS[@]}"; do
     rm -f "/var/run/tgtd/socket.$c" "/var/run/tgtd/socket.$c.lock"
@@ -226,4 +228,21 @@ start_tgtd() {
   printf -v "TGT_CTL_$name" '%s' "$ctl"
   printf -v "TGT_IQN_$name" '%s' "$iqn"
   printf -v "TGT_PID_$name" '%s' "$pid"
+}
+
+# reflink_dir DIR SIZE: DIR on a loop-mounted XFS with reflink (so that a
+# snapshot is a copy-on-write clone); a plain directory, with a note,
+# where that cannot be made.  Sets REFLINK=1 or 0.
+reflink_dir() {
+  local dir=$1 size=$2
+  mkdir -p "$dir"
+  REFLINK=0
+  truncate -s "$size" "$dir.xfs" &&
+    mkfs.xfs -q -m reflink=1 "$dir.xfs" 2>/dev/null &&
+    mount -o loop "$dir.xfs" "$dir" 2>/dev/null && {
+      LOOP_MOUNTS+=("$dir")
+      REFLINK=1
+      return 0
+    }
+  log "no loop-mounted XFS here: snapshots are copies (cow false)"
 }

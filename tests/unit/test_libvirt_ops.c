@@ -568,6 +568,220 @@ static void test_undefine_running(void **state)
     assert_null(err);
 }
 
+/* --- guest filesystems ------------------------------------------------------ */
+
+static void freeze_ok(struct hv_conn *c, const char *uuid)
+{
+    g_autofree char *err = NULL;
+    if (ops->fs_freeze(c, uuid, &err) != 0)
+        fail_msg("fs_freeze: %s", err);
+    assert_null(err);
+}
+
+static void thaw_ok(struct hv_conn *c, const char *uuid)
+{
+    g_autofree char *err = NULL;
+    if (ops->fs_thaw(c, uuid, &err) != 0)
+        fail_msg("fs_thaw: %s", err);
+    assert_null(err);
+}
+
+/* The test driver pretends a guest agent: a running VM freezes (libvirt
+ * counts 2 filesystems) and thaws.  Freezing what is frozen counts 0,
+ * which is success too. */
+static void test_freeze_thaw_running(void **state)
+{
+    struct hv_conn *c = *state;
+    define_ok(c, "web-1", UUID1, NULL);
+    power_ok(c, UUID1, HV_POWER_START);
+    freeze_ok(c, UUID1);
+    freeze_ok(c, UUID1);
+    thaw_ok(c, UUID1);
+    thaw_ok(c, UUID1);
+    assert_state(c, UUID1, VDC_VM_RUNNING);
+}
+
+/* A paused VM is still active: the test driver freezes and thaws it. */
+static void test_freeze_thaw_paused(void **state)
+{
+    struct hv_conn *c = *state;
+    define_ok(c, "web-1", UUID1, NULL);
+    power_ok(c, UUID1, HV_POWER_START);
+    power_ok(c, UUID1, HV_POWER_SUSPEND);
+    freeze_ok(c, UUID1);
+    thaw_ok(c, UUID1);
+    assert_state(c, UUID1, VDC_VM_PAUSED);
+}
+
+/* A shut-off VM: the test driver says VIR_ERR_OPERATION_INVALID ("domain
+ * is not running"), a "cannot do it here", so fs_freeze returns 1 (the
+ * caller falls back), with the message.  fs_thaw has no such case: -1. */
+static void test_freeze_shut_off(void **state)
+{
+    struct hv_conn *c = *state;
+    define_ok(c, "web-1", UUID1, NULL);
+    g_autofree char *err = NULL;
+    assert_int_equal(ops->fs_freeze(c, UUID1, &err), 1);
+    assert_one_line(err);
+    assert_non_null(strstr(err, "not running"));
+    g_autofree char *err2 = NULL;
+    assert_int_equal(ops->fs_thaw(c, UUID1, &err2), -1);
+    assert_one_line(err2);
+}
+
+static void test_freeze_missing_vm(void **state)
+{
+    g_autofree char *err = NULL;
+    assert_int_equal(ops->fs_freeze(*state, MISSING_UUID, &err), -1);
+    assert_one_line(err);
+    g_autofree char *err2 = NULL;
+    assert_int_equal(ops->fs_thaw(*state, MISSING_UUID, &err2), -1);
+    assert_one_line(err2);
+}
+
+/* --- hypervisor snapshots ----------------------------------------------------- */
+
+static void snapshot_ok(struct hv_conn *c, const char *uuid, const char *name, bool quiesce)
+{
+    g_autofree char *err = NULL;
+    g_autofree char *xml = NULL;
+    if (ops->snapshot_create(c, uuid, name, quiesce, &xml, &err) != 0)
+        fail_msg("snapshot_create %s: %s", name, err);
+    assert_null(err);
+    assert_non_null(xml);
+    g_autofree char *got = xml_value(xml, "string(/domainsnapshot/name)");
+    assert_string_equal(got, name);
+}
+
+static gint by_string(gconstpointer a, gconstpointer b)
+{
+    /* g_ptr_array_sort hands over pointers to the elements. */
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The VM's snapshot names, sorted. */
+static GPtrArray *snapshots_of(struct hv_conn *c, const char *uuid)
+{
+    GPtrArray *names = NULL;
+    g_autofree char *err = NULL;
+    if (ops->snapshot_list(c, uuid, &names, &err) != 0)
+        fail_msg("snapshot_list: %s", err);
+    assert_null(err);
+    g_ptr_array_sort(names, by_string);
+    return names;
+}
+
+/* A name with markup in it is a name, not XML; the test driver snapshots a
+ * running VM (memory and all). */
+static void test_snapshot_hostile_name(void **state)
+{
+    struct hv_conn *c = *state;
+    const char *name = "a'b\"<c>&d";
+    define_ok(c, "web-1", UUID1, NULL);
+    power_ok(c, UUID1, HV_POWER_START);
+    g_autofree char *err = NULL;
+    g_autofree char *xml = NULL;
+    assert_int_equal(ops->snapshot_create(c, UUID1, name, false, &xml, &err), 0);
+    assert_null(err);
+    g_autofree char *got = xml_value(xml, "string(/domainsnapshot/name)");
+    assert_string_equal(got, name);
+    g_autofree char *was = xml_value(xml, "string(/domainsnapshot/state)");
+    assert_string_equal(was, "running");
+    GPtrArray *names = snapshots_of(c, UUID1);
+    assert_int_equal(names->len, 1);
+    assert_string_equal(g_ptr_array_index(names, 0), name);
+    g_ptr_array_free(names, TRUE);
+    assert_state(c, UUID1, VDC_VM_RUNNING);
+}
+
+/* The test driver takes the quiesce flag (and ignores it), running or
+ * not; the same name twice is an error. */
+static void test_snapshot_quiesce_and_clash(void **state)
+{
+    struct hv_conn *c = *state;
+    define_ok(c, "web-1", UUID1, NULL);
+    snapshot_ok(c, UUID1, "off", true);
+    power_ok(c, UUID1, HV_POWER_START);
+    snapshot_ok(c, UUID1, "on", true);
+    g_autofree char *err = NULL;
+    char *xml = NULL;
+    assert_int_equal(ops->snapshot_create(c, UUID1, "on", false, &xml, &err), -1);
+    assert_null(xml);
+    assert_one_line(err);
+    GPtrArray *names = snapshots_of(c, UUID1);
+    assert_int_equal(names->len, 2);
+    assert_string_equal(g_ptr_array_index(names, 0), "off");
+    assert_string_equal(g_ptr_array_index(names, 1), "on");
+    g_ptr_array_free(names, TRUE);
+}
+
+/* Reverting brings back the state the VM was in: running here. */
+static void test_snapshot_revert(void **state)
+{
+    struct hv_conn *c = *state;
+    define_ok(c, "web-1", UUID1, NULL);
+    power_ok(c, UUID1, HV_POWER_START);
+    snapshot_ok(c, UUID1, "s1", false);
+    power_ok(c, UUID1, HV_POWER_DESTROY);
+    assert_state(c, UUID1, VDC_VM_SHUTOFF);
+    g_autofree char *err = NULL;
+    assert_int_equal(ops->snapshot_revert(c, UUID1, "s1", &err), 0);
+    assert_null(err);
+    assert_state(c, UUID1, VDC_VM_RUNNING);
+    /* No such snapshot: an error, with a message. */
+    assert_int_equal(ops->snapshot_revert(c, UUID1, "s2", &err), -1);
+    assert_one_line(err);
+}
+
+static void test_snapshot_delete(void **state)
+{
+    struct hv_conn *c = *state;
+    define_ok(c, "web-1", UUID1, NULL);
+    snapshot_ok(c, UUID1, "s1", false);
+    snapshot_ok(c, UUID1, "s2", false);
+    g_autofree char *err = NULL;
+    assert_int_equal(ops->snapshot_delete(c, UUID1, "s1", &err), 0);
+    assert_null(err);
+    /* Gone: 1, and no message. */
+    assert_int_equal(ops->snapshot_delete(c, UUID1, "s1", &err), 1);
+    assert_null(err);
+    GPtrArray *names = snapshots_of(c, UUID1);
+    assert_int_equal(names->len, 1);
+    assert_string_equal(g_ptr_array_index(names, 0), "s2");
+    g_ptr_array_free(names, TRUE);
+}
+
+static void test_snapshot_list_empty(void **state)
+{
+    struct hv_conn *c = *state;
+    define_ok(c, "web-1", UUID1, NULL);
+    GPtrArray *names = snapshots_of(c, UUID1);
+    assert_int_equal(names->len, 0);
+    g_ptr_array_free(names, TRUE);
+}
+
+/* Every snapshot op on a VM that is not there: -1, with a message. */
+static void test_snapshot_missing_vm(void **state)
+{
+    struct hv_conn *c = *state;
+    g_autofree char *err = NULL;
+    char *xml = NULL;
+    assert_int_equal(ops->snapshot_create(c, MISSING_UUID, "s1", false, &xml, &err), -1);
+    assert_null(xml);
+    assert_one_line(err);
+    g_autofree char *err2 = NULL;
+    assert_int_equal(ops->snapshot_delete(c, MISSING_UUID, "s1", &err2), -1);
+    assert_one_line(err2);
+    g_autofree char *err3 = NULL;
+    assert_int_equal(ops->snapshot_revert(c, MISSING_UUID, "s1", &err3), -1);
+    assert_one_line(err3);
+    g_autofree char *err4 = NULL;
+    GPtrArray *names = NULL;
+    assert_int_equal(ops->snapshot_list(c, MISSING_UUID, &names, &err4), -1);
+    assert_null(names);
+    assert_one_line(err4);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, open_conn, close_conn)
 
 int main(void)
@@ -598,6 +812,16 @@ int main(void)
         T(test_ensure_volume_missing_pool),
         T(test_undefine_shut_off),
         T(test_undefine_running),
+        T(test_freeze_thaw_running),
+        T(test_freeze_thaw_paused),
+        T(test_freeze_shut_off),
+        T(test_freeze_missing_vm),
+        T(test_snapshot_hostile_name),
+        T(test_snapshot_quiesce_and_clash),
+        T(test_snapshot_revert),
+        T(test_snapshot_delete),
+        T(test_snapshot_list_empty),
+        T(test_snapshot_missing_vm),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

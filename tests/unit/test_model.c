@@ -292,7 +292,7 @@ static void test_vms_by_name(void **state)
                                                  mkvm("db-1", 2, VDC_VM_SHUTOFF), NULL));
     (void)a;
     assert_listing("/vms", "db-1,web-1");
-    assert_listing("/vms/web-1", "domain.xml,power,spec.json,state,status.json");
+    assert_listing("/vms/web-1", "domain.xml,power,revert,snapshots,spec.json,state,status.json");
     assert_int_equal(tu_type("/vms/web-1"), S_IFDIR);
     assert_int_equal(tu_type("/vms/web-1/state"), S_IFREG);
     assert_content("/vms/web-1/state", "running\n");
