@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "array_model.h"
 #include "desired.h"
 #include "events.h"
 #include "fuse_priv.h"
@@ -522,6 +523,25 @@ static void snapshot_dir_op(fuse_req_t req, const struct vdc_node *dir, const ch
     snap_target_clear(&c);
 }
 
+/* mkdir and rmdir in arrays/<array>/luns/<lun>/snapshots/ (@dir_ino). */
+static void lun_snapshot_op(fuse_req_t req, fuse_ino_t dir_ino, const char *name, bool make)
+{
+    struct vdc_node dir;
+    unsigned array = 0, lun = 0;
+    vdc_model_read_lock();
+    int rc = vdc_tree_resolve(dir_ino, &dir);
+    if (rc == 0) {
+        const struct vdc_lun *l = (const struct vdc_lun *)dir.obj;
+        array = l->array->index;
+        lun = l->mgmt->lun;
+    }
+    vdc_model_read_unlock();
+    if (rc < 0)
+        fuse_reply_err(req, -rc);
+    else
+        vdc_snap_lun_op(req, array, lun, name, make);
+}
+
 void vdc_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 {
     (void)mode;
@@ -529,6 +549,10 @@ void vdc_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
     int rc = resolve(parent, &dir);
     if (rc == 0 && dir.kind == VDC_N_VM_SNAPS) {
         snapshot_dir_op(req, &dir, name, true);
+        return;
+    }
+    if (rc == 0 && dir.kind == VDC_N_LUN_SNAPS) {
+        lun_snapshot_op(req, parent, name, true);
         return;
     }
     if (rc == 0 && dir.kind != VDC_N_VMS)
@@ -553,6 +577,11 @@ void vdc_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
     if (rc == 0 && dir.kind == VDC_N_VM_SNAPS) {
         vdc_model_read_unlock();
         snapshot_dir_op(req, &dir, name, false);
+        return;
+    }
+    if (rc == 0 && dir.kind == VDC_N_LUN_SNAPS) {
+        vdc_model_read_unlock();
+        lun_snapshot_op(req, parent, name, false);
         return;
     }
     /* snapshots/ itself stays: removing it is a no-op, like removing the

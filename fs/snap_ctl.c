@@ -37,7 +37,7 @@ static unsigned timeout_s = VDC_DEFAULT_SNAPSHOT_TIMEOUT_SECONDS;
 static GThreadPool *workers;
 static gint stopping; /* retries give up: the daemon is stopping */
 
-enum job_kind { JOB_MKDIR, JOB_RMDIR, JOB_REVERT, JOB_RECOVER };
+enum job_kind { JOB_MKDIR, JOB_RMDIR, JOB_REVERT, JOB_RECOVER, JOB_LUN_MKDIR, JOB_LUN_RMDIR };
 
 struct job {
     enum job_kind kind;
@@ -47,6 +47,7 @@ struct job {
     size_t size;
     json_t *record; /* JOB_RECOVER: the intent record */
     gint64 deadline;
+    unsigned array, lun; /* JOB_LUN_*: name is the snapshot id */
 };
 
 static void job_free(struct job *j)
@@ -1031,6 +1032,85 @@ static void do_recover(struct job *j)
               "next start", j->name, j->uuid);
 }
 
+/* --- LUN snapshots: arrays/<array>/luns/<lun>/snapshots/<id> -------------- */
+
+/* Read lock held.  The snapshot LUN of array @array with id @id, or NULL. */
+static struct vdc_lun *lun_snapshot(unsigned array, const char *id)
+{
+    struct vdc_array *a = array < vdc_model.arrays->len ? g_ptr_array_index(vdc_model.arrays, array)
+                                                        : NULL;
+    GHashTableIter it;
+    gpointer v;
+    if (!a)
+        return NULL;
+    g_hash_table_iter_init(&it, a->snapshots);
+    while (g_hash_table_iter_next(&it, NULL, &v)) {
+        struct vdc_lun *l = v;
+        if (l->mgmt->role == ARRAY_LUN_SNAPSHOT && g_strcmp0(l->mgmt->id, id) == 0)
+            return l;
+    }
+    return NULL;
+}
+
+/* Waits until the array's runner has read the array again and the model
+ * shows (@present) or no longer shows snapshot @id.  Returns its node's
+ * inode (0 when gone or not seen by @deadline). */
+static uint64_t wait_for_model(unsigned array, const char *id, bool present, gint64 deadline)
+{
+    vdc_array_runner_kick_index(array);
+    for (;;) {
+        vdc_model_read_lock();
+        struct vdc_lun *l = lun_snapshot(array, id);
+        uint64_t ino = l ? VDC_INO(l->o.id, VDC_LUN_DIR) : 0;
+        vdc_model_read_unlock();
+        if ((ino != 0) == present || g_get_monotonic_time() >= deadline)
+            return ino;
+        g_usleep(20 * 1000);
+    }
+}
+
+static void do_lun_mkdir(struct job *j)
+{
+    struct lun_call *l = lun_call_new();
+    g_array_append_val(l->luns, j->lun);
+    g_ptr_array_add(l->ids, g_strdup(j->name));
+    g_autofree char *err = NULL;
+    if (array_call(j->array, j->vm_name, run_lun_snapshots, undo_lun_snapshots, l,
+                   (GDestroyNotify)lun_call_free, j->deadline, &err) < 0) {
+        vdc_events_emitf("array", j->vm_name, NULL, "snapshot-failed", "lun", json_integer(j->lun),
+                         "snapshot", vdc_json_text(j->name), "error", vdc_json_text(err), NULL);
+        fuse_reply_err(j->req, EIO);
+        return;
+    }
+    vdc_events_emitf("array", j->vm_name, NULL, "snapshot-created", "lun", json_integer(j->lun),
+                     "snapshot", vdc_json_text(j->name), NULL);
+    uint64_t ino = wait_for_model(j->array, j->name, true, grace(j->deadline));
+    struct fuse_entry_param e;
+    if (ino && vdc_fuse_entry_of(ino, &e) == 0)
+        fuse_reply_entry(j->req, &e);
+    else
+        fuse_reply_err(j->req, EIO); /* made, but the array does not show it */
+}
+
+static void do_lun_rmdir(struct job *j)
+{
+    struct lun_call *l = lun_call_new();
+    g_ptr_array_add(l->ids, g_strdup(j->name));
+    g_autofree char *err = NULL;
+    if (array_call(j->array, j->vm_name, run_delete_ids, NULL, l, (GDestroyNotify)lun_call_free,
+                   j->deadline, &err) < 0) {
+        vdc_events_emitf("array", j->vm_name, NULL, "snapshot-delete-failed", "lun",
+                         json_integer(j->lun), "snapshot", vdc_json_text(j->name), "error",
+                         vdc_json_text(err), NULL);
+        fuse_reply_err(j->req, EIO);
+        return;
+    }
+    vdc_events_emitf("array", j->vm_name, NULL, "snapshot-deleted", "lun", json_integer(j->lun),
+                     "snapshot", vdc_json_text(j->name), NULL);
+    wait_for_model(j->array, j->name, false, grace(j->deadline));
+    fuse_reply_err(j->req, 0);
+}
+
 /* --- the workers ---------------------------------------------------------- */
 
 static void run_job(gpointer data, gpointer user)
@@ -1049,6 +1129,12 @@ static void run_job(gpointer data, gpointer user)
         break;
     case JOB_RECOVER:
         do_recover(j);
+        break;
+    case JOB_LUN_MKDIR:
+        do_lun_mkdir(j);
+        break;
+    case JOB_LUN_RMDIR:
+        do_lun_rmdir(j);
         break;
     }
     job_free(j);
@@ -1139,4 +1225,58 @@ void vdc_snap_revert(fuse_req_t req, const struct vdc_snap_target *t, const char
                      size_t size)
 {
     push(req, JOB_REVERT, t, name, size);
+}
+
+void vdc_snap_lun_op(fuse_req_t req, unsigned array, unsigned lun, const char *id, bool make)
+{
+    int rc = 0;
+    g_autofree char *array_name = NULL;
+    g_autofree char *user = NULL;
+    vdc_model_read_lock();
+    struct vdc_array *a = array < vdc_model.arrays->len ? g_ptr_array_index(vdc_model.arrays, array)
+                                                        : NULL;
+    struct vdc_lun *have = lun_snapshot(array, id);
+    struct vdc_vmsnap *owner = a && have ? vdc_snapshot_with_disk(a->name, id) : NULL;
+    if (!a)
+        rc = ENOENT;
+    else if (make && (!array_id_valid(id) || g_str_has_prefix(id, "vdcfs-")))
+        rc = EINVAL;
+    else if (make && have)
+        rc = EEXIST;
+    else if (!make && (!have || have->mgmt->source_lun != lun))
+        rc = ENOENT;
+    else if (!make && owner)
+        rc = EBUSY;
+    else if (!a->connected)
+        rc = EIO;
+    if (a)
+        array_name = g_strdup(a->name);
+    if (owner)
+        user = g_strdup_printf("it is part of snapshot \"%s\" of VM %s: rmdir that one instead",
+                               owner->name,
+                               json_string_value(json_object_get(owner->record, "vm")));
+    vdc_model_read_unlock();
+    if (rc == EINVAL || rc == EBUSY || rc == EIO) {
+        g_autofree char *shown = g_strescape(id, NULL);
+        const char *why = rc == EINVAL ? "a LUN snapshot's name is 1 to 64 of A-Z a-z 0-9 _ -, "
+                                         "not starting with \"vdcfs-\" (kept for VM snapshots)"
+                          : rc == EBUSY ? user
+                                        : "the array is not connected";
+        vdc_events_emitf("array", array_name, NULL, make ? "snapshot-refused" : "snapshot-delete-refused",
+                         "lun", json_integer(lun), "snapshot", json_string(shown), "error",
+                         json_string(why), NULL);
+    }
+    if (rc) {
+        fuse_reply_err(req, rc);
+        return;
+    }
+    struct job *j = g_new0(struct job, 1);
+    j->kind = make ? JOB_LUN_MKDIR : JOB_LUN_RMDIR;
+    j->req = req;
+    j->vm_name = g_steal_pointer(&array_name); /* the array's name, for messages */
+    j->name = g_strdup(id);
+    j->array = array;
+    j->lun = lun;
+    j->deadline = g_get_monotonic_time() + (gint64)timeout_s * G_USEC_PER_SEC;
+    g_thread_pool_push(workers, j, NULL);
 }

@@ -291,3 +291,27 @@ uint64_t vdc_snapdisk_allocated(const struct vdc_snapdisk *d)
         return MIN(l->facts->allocated, d->size);
     return d->size;
 }
+
+struct vdc_vmsnap *vdc_snapshot_with_disk(const char *array, const char *id)
+{
+    GHashTableIter vi, si;
+    gpointer v, sv;
+    if (!by_uuid)
+        return NULL;
+    g_hash_table_iter_init(&vi, by_uuid);
+    while (g_hash_table_iter_next(&vi, NULL, &v)) {
+        g_hash_table_iter_init(&si, ((struct vm_snaps *)v)->by_name);
+        while (g_hash_table_iter_next(&si, NULL, &sv)) {
+            struct vdc_vmsnap *s = sv;
+            GHashTableIter di;
+            gpointer dv;
+            g_hash_table_iter_init(&di, s->disks);
+            while (g_hash_table_iter_next(&di, NULL, &dv)) {
+                const struct vdc_snapdisk *d = dv;
+                if (strcmp(d->array, array) == 0 && strcmp(d->snapshot_id, id) == 0)
+                    return s;
+            }
+        }
+    }
+    return NULL;
+}

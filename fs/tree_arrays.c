@@ -148,4 +148,5 @@ void vdc_tree_arrays_register(struct vdc_node_ops *ops)
     ops[VDC_N_LUN] = VDC_DIR_OPS(lun_lookup, lun_list);
     ops[VDC_N_LUN_INFO] = VDC_FILE_OPS(lun_info_content);
     ops[VDC_N_LUN_SNAPS] = VDC_DIR_OPS(snaps_lookup, snaps_list);
+    ops[VDC_N_LUN_SNAPS].perm = 0755; /* mkdir and rmdir take and delete LUN snapshots */
 }

@@ -53,4 +53,10 @@ void vdc_snap_rmdir(fuse_req_t req, const struct vdc_snap_target *t, const char 
 void vdc_snap_revert(fuse_req_t req, const struct vdc_snap_target *t, const char *name,
                      size_t size);
 
+/* mkdir (@make) or rmdir of arrays/<array>/luns/<lun>/snapshots/<id>:
+ * a LUN snapshot made or deleted on the array (model index @array).  The
+ * id is the name: 1..64 of [A-Za-z0-9_-], not starting with "vdcfs-"
+ * (those belong to VM snapshots, which rmdir refuses with EBUSY here). */
+void vdc_snap_lun_op(fuse_req_t req, unsigned array, unsigned lun, const char *id, bool make);
+
 #endif

@@ -114,6 +114,20 @@ check_eq "... on the array" 2 "$(snapshot_luns)"
 check_eq "... and from snapshots/" "pre-upgrade" "$(ls "$S" | xargs)"
 check "rmdir of an unknown snapshot: ENOENT" sh -c "rmdir '$S/nope' 2>&1 | grep -q 'No such file'"
 
+# --- LUN snapshots, under arrays/ ----------------------------------------------------------
+LS=$M/arrays/array1/luns/3/snapshots
+check "mkdir in a LUN's snapshots/ takes a LUN snapshot" mkdir "$LS/nightly"
+check_eq "... tgtadm lists it" 3 "$(snapshot_luns)"
+check "... a read-only snapshot LUN of LUN 3" jqt '.role == "snapshot" and .source_lun == 3' "$LS/nightly/info.json"
+check "a name the array cannot take: EINVAL" sh -c "mkdir '$LS/bad name' 2>&1 | grep -q 'Invalid argument'"
+check "a name kept for VM snapshots: EINVAL" sh -c "mkdir '$LS/vdcfs-x' 2>&1 | grep -q 'Invalid argument'"
+vm_snap_id=$(jq -r '.disks[0].snapshot_id' "$I")
+check "rmdir of a LUN snapshot that is part of a VM snapshot: EBUSY" \
+  sh -c "rmdir '$M/arrays/array1/luns/1/snapshots/$vm_snap_id' 2>&1 | grep -q 'busy'"
+check "... said in /events" grep -q '"event":"snapshot-delete-refused".*pre-upgrade' "$M/events"
+check "rmdir deletes a LUN snapshot" rmdir "$LS/nightly"
+check_eq "... on the array" 2 "$(snapshot_luns)"
+
 # --- a paused VM: suspended, and it stays paused ------------------------------------------
 virsh -q -c "$URI_A" suspend db-1 >/dev/null
 check "snapshot of a paused VM" mkdir "$S/paused"
@@ -146,6 +160,31 @@ check "after a restart the snapshot is there" wait_until 20 sh -c "[ -f '$S/pre-
 check "... with its LUNs, from the array" wait_until 20 \
   jqt '[.disks[] | select(.present)] | length == 2' "$I"
 check "... readable" cmp "$T/lun1.then" "$S/pre-upgrade/disks/vda.img"
+
+# --- the daemon is killed in the middle of a snapshot ---------------------------------------
+UUID=$(virsh -c "$URI_A" domuuid db-1 | head -n1)
+mkdir "$LS/crashed" # stands for a LUN snapshot that a crash left, below
+kill -STOP "$TGT_PID_a1"
+mkdir "$S/killed" 2>/dev/null &
+check "the snapshot's intent is recorded first" wait_until 20 test -f "$T/state/snapshots/$UUID/killed.json"
+kill -9 "$(vdcfs_pid "$M")"
+kill -CONT "$TGT_PID_a1"
+fusermount3 -u "$M" 2>/dev/null || fusermount3 -u -z "$M"
+# A crash while the VM was suspended for a snapshot (the record says so).
+virsh -q -c "$URI_A" suspend db-1 >/dev/null
+cat >"$T/state/snapshots/$UUID/half.json" <<JSON
+{"name": "half", "vm": "db-1", "uuid": "$UUID", "host": "alpha", "pending": true,
+ "may_have_quiesced": true, "libvirt_snapshot": null,
+ "disks": [{"target": "vdc", "array": "array1", "source_lun": 3, "snapshot_id": "crashed"}]}
+JSON
+mount_vdcfs "$M" --config "$T/dc.json" || fail "remount after kill -9"
+check "after the restart, what the crash left is cleaned up" wait_until 60 sh -c \
+  "[ ! -e '$T/state/snapshots/$UUID/killed.json' ] && [ ! -e '$T/state/snapshots/$UUID/half.json' ]"
+check "... no directory for either" sh -c "[ ! -e '$S/killed' ] && [ ! -e '$S/half' ]"
+check_eq "... the array has only the finished snapshot's LUNs" 2 "$(snapshot_luns)"
+check_eq "... the VM left suspended is resumed" running "$(domstate db-1)"
+check "... said in /events" grep -q '"event":"snapshot-abandoned".*"snapshot":"half"' "$M/events"
+check "... the finished snapshot is still there" cmp "$T/lun1.then" "$S/pre-upgrade/disks/vda.img"
 
 # --- the array dies in the middle of a snapshot ----------------------------------------------
 kill -STOP "$TGT_PID_a1"
