@@ -691,7 +691,6 @@ static int take_snapshot(struct job *j, char **err)
         look->vm = q->vm;
         q->vm = NULL;
         json_t *rec = final_record(j, look, arrays, q->consistency, libvirt_id);
-        look->vm = NULL;
         ok = vdc_snap_store_put(state_dir, rec, &ge);
         if (ok) {
             vdc_model_snapshot_put(rec);
