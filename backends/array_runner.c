@@ -56,14 +56,7 @@ static void clear_config(struct vdc_array_config *c)
  * fail at once).  Lock not held. */
 static void run_calls(struct vdc_array_runner *r, struct array_conn *c)
 {
-    for (;;) {
-        g_mutex_lock(&r->lock);
-        struct vdc_call *call = g_queue_pop_head(r->calls);
-        g_mutex_unlock(&r->lock);
-        if (!call)
-            return;
-        vdc_call_execute(call, r->ops, c);
-    }
+    vdc_call_queue_run(&r->lock, r->calls, r->ops, c);
 }
 
 /* Sleeps until @until, a kick or stop, running the calls that come
@@ -194,10 +187,7 @@ static gpointer runner_thread(gpointer data)
     r->calls = g_queue_new();
     g_cond_broadcast(&r->cond);
     g_mutex_unlock(&r->lock);
-    const struct array_ops *ops = r->ops;
-    struct vdc_call *call;
-    while ((call = g_queue_pop_head(left)))
-        vdc_call_execute(call, ops, NULL);
+    vdc_call_queue_run(NULL, left, r->ops, NULL); /* nobody else sees @left */
     g_queue_free(left);
     return NULL;
 }

@@ -88,3 +88,17 @@ void *vdc_call_data(const struct vdc_call *c)
 {
     return c->data;
 }
+
+void vdc_call_queue_run(GMutex *lock, GQueue *q, const void *ops, void *conn)
+{
+    for (;;) {
+        if (lock)
+            g_mutex_lock(lock);
+        struct vdc_call *call = g_queue_pop_head(q);
+        if (lock)
+            g_mutex_unlock(lock);
+        if (!call)
+            return;
+        vdc_call_execute(call, ops, conn);
+    }
+}

@@ -127,14 +127,7 @@ static void mark_first_done(struct vdc_runner *r)
  * fail at once).  Lock not held. */
 static void run_calls(struct vdc_runner *r, struct hv_conn *c)
 {
-    for (;;) {
-        g_mutex_lock(&r->lock);
-        struct vdc_call *call = g_queue_pop_head(r->calls);
-        g_mutex_unlock(&r->lock);
-        if (!call)
-            return;
-        vdc_call_execute(call, r->ops, c);
-    }
+    vdc_call_queue_run(&r->lock, r->calls, r->ops, c);
 }
 
 /* Sleeps until @until or until asked to stop; calls that come meanwhile
@@ -480,10 +473,7 @@ static gpointer runner_thread(gpointer data)
     r->calls = g_queue_new();
     g_cond_broadcast(&r->cond);
     g_mutex_unlock(&r->lock);
-    const struct hv_ops *ops = r->ops;
-    struct vdc_call *call;
-    while ((call = g_queue_pop_head(left)))
-        vdc_call_execute(call, ops, NULL);
+    vdc_call_queue_run(NULL, left, r->ops, NULL); /* nobody else sees @left */
     g_queue_free(left);
     return NULL;
 }

@@ -296,6 +296,21 @@ static void drop_if_stale(fuse_ino_t ino, struct timespec served)
         vdc_inval_inode(ino);
 }
 
+/* Where the bytes of a snapshot image are: read lock held. */
+struct image_ref {
+    bool there; /* false: the array lost it, or has not been read yet */
+    unsigned array, lun;
+    uint64_t size;
+};
+
+static struct image_ref image_ref_of(const struct vdc_node *n)
+{
+    const struct vdc_snapdisk *d = (const struct vdc_snapdisk *)n->obj;
+    struct image_ref r = {.size = d->size};
+    r.there = vdc_snapdisk_where(d, &r.array, &r.lun);
+    return r;
+}
+
 static void vdc_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                      struct fuse_file_info *fi)
 {
@@ -312,13 +327,10 @@ static void vdc_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
     if (rc == 0 && vdc_tree_type(&n) == S_IFDIR)
         rc = -EISDIR;
     if (rc == 0 && n.kind == VDC_N_SNAP_IMG) {
-        unsigned array, lun;
-        const struct vdc_snapdisk *d = (const struct vdc_snapdisk *)n.obj;
-        bool there = vdc_snapdisk_where(d, &array, &lun);
-        uint64_t file_size = d->size;
+        struct image_ref r = image_ref_of(&n);
         vdc_model_read_unlock();
-        if (there)
-            vdc_lun_read(req, array, lun, size, off, file_size);
+        if (r.there)
+            vdc_lun_read(req, r.array, r.lun, size, off, r.size);
         else
             fuse_reply_err(req, EIO); /* the array lost it, or is not read yet */
         return;
@@ -352,13 +364,10 @@ static void vdc_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
     vdc_model_read_lock();
     int rc = vdc_tree_resolve(ino, &n);
     if (rc == 0 && n.kind == VDC_N_SNAP_IMG) {
-        unsigned array, lun;
-        const struct vdc_snapdisk *d = (const struct vdc_snapdisk *)n.obj;
-        bool there = vdc_snapdisk_where(d, &array, &lun);
-        uint64_t file_size = d->size;
+        struct image_ref r = image_ref_of(&n);
         vdc_model_read_unlock();
-        if (there)
-            vdc_lun_lseek(req, array, lun, off, whence, file_size);
+        if (r.there)
+            vdc_lun_lseek(req, r.array, r.lun, off, whence, r.size);
         else
             fuse_reply_err(req, EIO);
         return;

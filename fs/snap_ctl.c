@@ -397,6 +397,25 @@ static void array_disks_free(struct array_disks *a)
     g_free(a);
 }
 
+/* Read lock held.  The entry of array @a in @out, added when missing. */
+static struct array_disks *array_disks_for(GPtrArray *out, const struct vdc_array *a)
+{
+    for (guint k = 0; k < out->len; k++) {
+        struct array_disks *ad = g_ptr_array_index(out, k);
+        if (ad->array == a->index)
+            return ad;
+    }
+    struct array_disks *ad = g_new0(struct array_disks, 1);
+    ad->array = a->index;
+    ad->name = g_strdup(a->name);
+    ad->connected = a->connected;
+    ad->error = g_strdup(a->error);
+    ad->call = lun_call_new();
+    ad->targets = g_ptr_array_new_with_free_func(g_free);
+    g_ptr_array_add(out, ad);
+    return ad;
+}
+
 static char *new_snapshot_id(const char *uuid)
 {
     return g_strdup_printf("vdcfs-%.8s-%08x%04x", uuid, g_random_int(),
@@ -431,20 +450,7 @@ static GPtrArray *disks_by_array(const struct hv_vm *vm, char **err)
                                    d->target ? d->target : "?");
             continue;
         }
-        struct array_disks *ad = NULL;
-        for (guint k = 0; k < out->len; k++)
-            if (((struct array_disks *)g_ptr_array_index(out, k))->array == a->index)
-                ad = g_ptr_array_index(out, k);
-        if (!ad) {
-            ad = g_new0(struct array_disks, 1);
-            ad->array = a->index;
-            ad->name = g_strdup(a->name);
-            ad->connected = a->connected;
-            ad->error = g_strdup(a->error);
-            ad->call = lun_call_new();
-            ad->targets = g_ptr_array_new_with_free_func(g_free);
-            g_ptr_array_add(out, ad);
-        }
+        struct array_disks *ad = array_disks_for(out, a);
         unsigned lun = (unsigned)g_ascii_strtoull(slash + 1, NULL, 10);
         g_array_append_val(ad->call->luns, lun);
         g_ptr_array_add(ad->call->ids, new_snapshot_id(vm->uuid));
@@ -761,20 +767,7 @@ static GPtrArray *record_arrays(json_t *record, char **err)
             g_ptr_array_unref(out);
             return NULL;
         }
-        struct array_disks *ad = NULL;
-        for (guint k = 0; k < out->len; k++)
-            if (((struct array_disks *)g_ptr_array_index(out, k))->array == a->index)
-                ad = g_ptr_array_index(out, k);
-        if (!ad) {
-            ad = g_new0(struct array_disks, 1);
-            ad->array = a->index;
-            ad->name = g_strdup(a->name);
-            ad->connected = a->connected;
-            ad->error = g_strdup(a->error);
-            ad->call = lun_call_new();
-            ad->targets = g_ptr_array_new_with_free_func(g_free);
-            g_ptr_array_add(out, ad);
-        }
+        struct array_disks *ad = array_disks_for(out, a);
         unsigned lun = (unsigned)json_integer_value(json_object_get(d, "source_lun"));
         g_array_append_val(ad->call->luns, lun);
         g_ptr_array_add(ad->call->ids,
@@ -1036,19 +1029,9 @@ static void do_recover(struct job *j)
 /* Read lock held.  The snapshot LUN of array @array with id @id, or NULL. */
 static struct vdc_lun *lun_snapshot(unsigned array, const char *id)
 {
-    struct vdc_array *a = array < vdc_model.arrays->len ? g_ptr_array_index(vdc_model.arrays, array)
-                                                        : NULL;
-    GHashTableIter it;
-    gpointer v;
-    if (!a)
-        return NULL;
-    g_hash_table_iter_init(&it, a->snapshots);
-    while (g_hash_table_iter_next(&it, NULL, &v)) {
-        struct vdc_lun *l = v;
-        if (l->mgmt->role == ARRAY_LUN_SNAPSHOT && g_strcmp0(l->mgmt->id, id) == 0)
-            return l;
-    }
-    return NULL;
+    return array < vdc_model.arrays->len
+               ? vdc_array_snapshot_lun(g_ptr_array_index(vdc_model.arrays, array), id)
+               : NULL;
 }
 
 /* Waits until the array's runner has read the array again and the model

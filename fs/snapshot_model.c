@@ -239,8 +239,7 @@ json_t *vdc_snapshot_status(const char *uuid)
     return o;
 }
 
-/* The LUN of array @a that holds snapshot @id, or NULL. */
-static struct vdc_lun *snapshot_lun(struct vdc_array *a, const char *id)
+struct vdc_lun *vdc_array_snapshot_lun(const struct vdc_array *a, const char *id)
 {
     GHashTableIter it;
     gpointer v;
@@ -256,7 +255,7 @@ static struct vdc_lun *snapshot_lun(struct vdc_array *a, const char *id)
 bool vdc_snapdisk_where(const struct vdc_snapdisk *d, unsigned *array_index, unsigned *lun)
 {
     struct vdc_array *a = vdc_array_find(d->array);
-    struct vdc_lun *l = a ? snapshot_lun(a, d->snapshot_id) : NULL;
+    struct vdc_lun *l = a ? vdc_array_snapshot_lun(a, d->snapshot_id) : NULL;
     if (!l)
         return false;
     *array_index = a->index;
@@ -274,7 +273,7 @@ GBytes *vdc_snapshot_info(const struct vdc_vmsnap *s)
         const char *array = json_string_value(json_object_get(disk, "array"));
         const char *id = json_string_value(json_object_get(disk, "snapshot_id"));
         struct vdc_array *a = array ? vdc_array_find(array) : NULL;
-        struct vdc_lun *l = a && id ? snapshot_lun(a, id) : NULL;
+        struct vdc_lun *l = a && id ? vdc_array_snapshot_lun(a, id) : NULL;
         json_object_set_new(disk, "snapshot_lun", l ? json_integer(l->mgmt->lun) : json_null());
         /* An array that answers and does not have it: gone behind our back. */
         json_object_set_new(disk, "present", l ? json_true()
@@ -286,7 +285,7 @@ GBytes *vdc_snapshot_info(const struct vdc_vmsnap *s)
 uint64_t vdc_snapdisk_allocated(const struct vdc_snapdisk *d)
 {
     struct vdc_array *a = vdc_array_find(d->array);
-    struct vdc_lun *l = a ? snapshot_lun(a, d->snapshot_id) : NULL;
+    struct vdc_lun *l = a ? vdc_array_snapshot_lun(a, d->snapshot_id) : NULL;
     if (l && l->facts && l->facts->allocated_known)
         return MIN(l->facts->allocated, d->size);
     return d->size;

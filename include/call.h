@@ -42,6 +42,11 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(vdc_call, vdc_call_unref)
  * succeeded), then wakes the caller.  Drops the runner's reference. */
 void vdc_call_execute(struct vdc_call *c, const void *ops, void *conn);
 
+/* The runner's side: executes the calls of @q (guarded by @lock; NULL
+ * when no other thread sees @q) until it is empty, with @conn (NULL:
+ * they fail at once). */
+void vdc_call_queue_run(GMutex *lock, GQueue *q, const void *ops, void *conn);
+
 /* The caller's side: waits until @c ran or @deadline
  * (g_get_monotonic_time() scale) passes.  Returns true when it ran (see
  * vdc_call_result); false when the deadline came first: the call is then

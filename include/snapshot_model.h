@@ -85,6 +85,9 @@ GBytes *vdc_snapshot_info(const struct vdc_vmsnap *s);
 /* Where disk @d's image is now: the array's model index and the LUN that
  * holds the snapshot.  False when the array no longer has it. */
 bool vdc_snapdisk_where(const struct vdc_snapdisk *d, unsigned *array_index, unsigned *lun);
+/* The LUN of array @a that holds snapshot @id, or NULL. */
+struct vdc_array;
+struct vdc_lun *vdc_array_snapshot_lun(const struct vdc_array *a, const char *id);
 /* The VM snapshot that array @array's snapshot @id is a disk of, or NULL. */
 struct vdc_vmsnap *vdc_snapshot_with_disk(const char *array, const char *id);
 /* The bytes the array has mapped for @d's image (GET LBA STATUS), or its
