@@ -204,5 +204,11 @@ check "an array that is down: mkdir fails fast with EIO" wait_until 30 sh -c \
   "jq -e '.connected == false' '$M/arrays/array1/info.json' >/dev/null && ! timeout 10 mkdir '$S/down' 2>/dev/null"
 check "... the message says why" jqt '.snapshots.last_operation.message | test("not connected")' \
   "$M/vms/db-1/status.json"
+sync; echo 3 >/proc/sys/vm/drop_caches # the image's pages must come from the array
+timeout 60 cat "$S/pre-upgrade/disks/vda.img" >/dev/null 2>"$T/read.err"
+read_rc=$?
+check "reading an image of a dead array fails, it does not hang" [ "$read_rc" -ne 0 ] && [ "$read_rc" -ne 124 ]
+check "... with EIO" grep -q 'Input/output error' "$T/read.err"
+check "... and the rest of the tree answers" sh -c "timeout 10 cat '$S/pre-upgrade/info.json' '$M/vms/db-1/state' >/dev/null"
 
 finish
