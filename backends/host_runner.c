@@ -9,6 +9,7 @@
 #include "events.h"
 #include "model.h"
 #include "reconcile.h"
+#include "snapshot_model.h"
 #include "spec.h"
 
 #define BACKOFF_MIN_US (500 * 1000)
@@ -310,8 +311,15 @@ static void run_reconciles(struct vdc_runner *r, struct hv_conn *c)
     GHashTableIter it;
     gpointer fname;
     g_hash_table_iter_init(&it, batch);
-    while (g_hash_table_iter_next(&it, &fname, NULL))
-        g_ptr_array_add(tasks, reconcile_task_new(r, c, fname));
+    vdc_model_read_lock();
+    while (g_hash_table_iter_next(&it, &fname, NULL)) {
+        /* A VM in the middle of a snapshot or a revert is paused or
+         * stopped on purpose: left alone, reconciled when it is over. */
+        struct vdc_desired *d = vdc_desired_find(fname);
+        if (!d || !vdc_snapshot_vm_held(d->uuid))
+            g_ptr_array_add(tasks, reconcile_task_new(r, c, fname));
+    }
+    vdc_model_read_unlock();
     g_hash_table_destroy(batch);
     if (tasks->len == 1) {
         struct reconcile_task *t = g_ptr_array_index(tasks, 0);

@@ -721,10 +721,32 @@ static int take_snapshot(struct job *j, char **err)
     return -1;
 }
 
+/* Holds the VM against the reconciler (snapshot_model.h). */
+static void hold(const struct job *j)
+{
+    vdc_model_snapshot_hold(j->uuid, true);
+}
+
+/* Lets go, and has the VM reconciled if it has a spec: what the
+ * reconciler skipped meanwhile is done now. */
+static void release(const struct job *j)
+{
+    vdc_model_snapshot_hold(j->uuid, false);
+    vdc_model_read_lock();
+    struct vdc_desired *d = g_hash_table_lookup(vdc_model.desired_by_uuid, j->uuid);
+    g_autofree char *fname = d && d->spec_text ? g_strdup(d->fname) : NULL;
+    g_autofree char *host = d && d->host ? g_strdup(d->host) : NULL;
+    vdc_model_read_unlock();
+    if (fname)
+        vdc_runner_kick(host, fname);
+}
+
 static void do_mkdir(struct job *j)
 {
     g_autofree char *err = NULL;
+    hold(j);
     int rc = take_snapshot(j, &err);
+    release(j);
     vdc_model_snapshot_pending(j->uuid, j->name, false);
     if (rc < 0) {
         fail_event(j, "snapshot", "snapshot-failed", err);
@@ -949,7 +971,9 @@ static void do_revert(struct job *j)
 {
     json_t *record = record_of(j->uuid, j->name);
     g_autofree char *err = NULL;
+    hold(j);
     int rc = record ? revert_to(j, record, &err) : -1;
+    release(j);
     json_decref(record);
     vdc_model_snapshot_pending(j->uuid, j->name, false);
     if (rc < 0) {

@@ -15,6 +15,7 @@ struct vm_snaps {
     GHashTable *by_name; /* name -> struct vdc_vmsnap*, owned */
     GHashTable *pending; /* names being made (a set) */
     json_t *outcome;     /* the last operation's outcome, or NULL */
+    int holds;           /* snapshot operations under way that the reconciler must not cross */
 };
 
 static GHashTable *by_uuid; /* uuid -> struct vm_snaps*, owned */
@@ -313,4 +314,18 @@ struct vdc_vmsnap *vdc_snapshot_with_disk(const char *array, const char *id)
         }
     }
     return NULL;
+}
+
+void vdc_model_snapshot_hold(const char *uuid, bool hold)
+{
+    write_lock();
+    struct vm_snaps *v = vm_snaps_get(uuid, true);
+    v->holds += hold ? 1 : -1;
+    write_unlock();
+}
+
+bool vdc_snapshot_vm_held(const char *uuid)
+{
+    struct vm_snaps *v = uuid && *uuid ? vm_snaps_get(uuid, false) : NULL;
+    return v && v->holds > 0;
 }

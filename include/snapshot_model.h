@@ -66,8 +66,16 @@ void vdc_model_snapshot_outcome(const char *uuid, const char *op, const char *na
  * snapshot being made is not shown, but its name is taken. */
 void vdc_model_snapshot_pending(const char *uuid, const char *name, bool pending);
 
+/* While a snapshot is taken or reverted, the VM is paused, stopped or
+ * frozen on purpose: the reconciler must leave it alone (it would resume
+ * or start it mid-way).  Holds nest; the snapshot controller asks for a
+ * reconcile when it lets go. */
+void vdc_model_snapshot_hold(const char *uuid, bool hold);
+
 /* --- lookups: read lock held ------------------------------------------ */
 
+/* True while VM @uuid is held (above). */
+bool vdc_snapshot_vm_held(const char *uuid);
 /* VM @uuid's snapshots: name -> struct vdc_vmsnap*, or NULL when none. */
 GHashTable *vdc_snapshots_of(const char *uuid);
 struct vdc_vmsnap *vdc_snapshot_find(const char *uuid, const char *name);
