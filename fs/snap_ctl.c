@@ -741,6 +741,35 @@ static void release(const struct job *j)
         vdc_runner_kick(host, fname);
 }
 
+static uint64_t wait_for_model(unsigned array, const char *id, bool present, gint64 deadline);
+
+/* Waits (at most until @deadline) until the array runners show every LUN
+ * of snapshot @name, so that its images read at once after mkdir. */
+static void wait_for_images(const char *uuid, const char *name, gint64 deadline)
+{
+    g_autoptr(GPtrArray) ids = g_ptr_array_new_with_free_func(g_free);
+    g_autoptr(GArray) arrays = g_array_new(FALSE, FALSE, sizeof(unsigned));
+    vdc_model_read_lock();
+    struct vdc_vmsnap *s = vdc_snapshot_find(uuid, name);
+    GHashTableIter it;
+    gpointer v;
+    if (s) {
+        g_hash_table_iter_init(&it, s->disks);
+        while (g_hash_table_iter_next(&it, NULL, &v)) {
+            const struct vdc_snapdisk *d = v;
+            struct vdc_array *a = vdc_array_find(d->array);
+            if (!a)
+                continue;
+            g_ptr_array_add(ids, g_strdup(d->snapshot_id));
+            g_array_append_val(arrays, a->index);
+        }
+    }
+    vdc_model_read_unlock();
+    for (guint i = 0; i < ids->len; i++)
+        wait_for_model(g_array_index(arrays, unsigned, i), g_ptr_array_index(ids, i), true,
+                       deadline);
+}
+
 static void do_mkdir(struct job *j)
 {
     g_autofree char *err = NULL;
@@ -756,8 +785,7 @@ static void do_mkdir(struct job *j)
     vdc_model_snapshot_outcome(j->uuid, "snapshot", j->name, NULL);
     vdc_events_emitf("vm", j->vm_name, j->host, "snapshot-created", "snapshot",
                      vdc_json_text(j->name), NULL);
-    for (guint i = 0; i < vdc_model.arrays->len; i++)
-        vdc_array_runner_kick_index(i);
+    wait_for_images(j->uuid, j->name, grace(j->deadline));
     reply_entry(j->req, j->uuid, j->name);
 }
 

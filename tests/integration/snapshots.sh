@@ -53,6 +53,7 @@ check "the array is connected" wait_until 20 jqt '.connected' "$M/arrays/array1/
 cp --sparse=always "$B1/lun1.img" "$T/lun1.then"
 cp --sparse=always "$B1/lun2.img" "$T/lun2.then"
 check "mkdir takes a snapshot" mkdir "$S/pre-upgrade"
+check "the image reads as soon as mkdir returns" cmp "$T/lun1.then" "$S/pre-upgrade/disks/vda.img"
 check_eq "tgtadm lists a snapshot LUN per disk" 2 "$(snapshot_luns)"
 I=$S/pre-upgrade/info.json
 check "info.json: name, mechanism, consistency (the guest agent froze it)" \
