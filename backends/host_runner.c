@@ -602,10 +602,14 @@ bool vdc_runner_power(const char *host, const char *uuid, enum hv_power_action a
 
 bool vdc_runner_call(const char *host, struct vdc_call *c)
 {
-    g_mutex_lock(&registry_lock);
-    struct vdc_runner *r = host ? runner_named(host) : NULL;
     bool queued = false;
-    if (r) {
+    g_mutex_lock(&registry_lock);
+    /* Every runner of that name, not only the first: one given up on at
+     * a stop that timed out stays registered (finished) until exit. */
+    for (guint i = 0; host && !queued && registry && i < registry->len; i++) {
+        struct vdc_runner *r = g_ptr_array_index(registry, i);
+        if (strcmp(r->host_name, host) != 0)
+            continue;
         g_mutex_lock(&r->lock);
         queued = !r->finished;
         if (queued) {

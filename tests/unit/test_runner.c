@@ -14,6 +14,7 @@
 #include <jansson.h>
 #include <string.h>
 
+#include "call.h"
 #include "events.h"
 #include "host_runner.h"
 #include "model.h"
@@ -834,6 +835,95 @@ static void test_stop_is_prompt(void **state)
     assert_int_equal(COUNT(b, opened), 0);
 }
 
+/* --- calls from other threads (call.h) ------------------------------------ */
+
+struct probe {
+    gint ran_with_conn, ran_without, undone;
+    gulong sleep_us;
+};
+
+static int probe_run(const void *ops, void *conn, void *data, char **err)
+{
+    (void)ops;
+    struct probe *p = data;
+    if (p->sleep_us)
+        g_usleep(p->sleep_us);
+    if (!conn) {
+        g_atomic_int_inc(&p->ran_without);
+        *err = g_strdup("the host is not connected");
+        return -1;
+    }
+    g_atomic_int_inc(&p->ran_with_conn);
+    return 0;
+}
+
+static int probe_undo(const void *ops, void *conn, void *data, char **err)
+{
+    (void)ops, (void)conn, (void)err;
+    g_atomic_int_inc(&((struct probe *)data)->undone);
+    return 0;
+}
+
+static void test_calls_run_on_the_runner(void **state)
+{
+    start(state, ALPHA, 3600);
+    assert_true(wait_first(state, ALPHA));
+    struct probe p = {0};
+    g_autoptr(vdc_call) c = vdc_call_new(probe_run, probe_undo, &p, NULL);
+    assert_true(vdc_runner_call("alpha", c));
+    assert_true(vdc_call_wait(c, g_get_monotonic_time() + 10 * G_USEC_PER_SEC));
+    const char *err = NULL;
+    assert_int_equal(vdc_call_result(c, &err), 0);
+    assert_null(err);
+    assert_int_equal(p.ran_with_conn, 1);
+    assert_int_equal(p.undone, 0); /* waited for: nothing to undo */
+    assert_false(vdc_runner_call("nowhere", c)); /* no such runner */
+}
+
+static void test_calls_fail_fast_while_down(void **state)
+{
+    struct fake_host *a = fakes[ALPHA];
+    fake_set(a, &a->connect_error, "fake: connection refused");
+    start(state, ALPHA, 3600);
+    assert_true(wait_first(state, ALPHA));
+    struct probe p = {0};
+    g_autoptr(vdc_call) c = vdc_call_new(probe_run, NULL, &p, NULL);
+    assert_true(vdc_runner_call("alpha", c));
+    /* Answered between reconnect attempts, without a connection. */
+    assert_true(vdc_call_wait(c, g_get_monotonic_time() + 10 * G_USEC_PER_SEC));
+    const char *err = NULL;
+    assert_int_equal(vdc_call_result(c, &err), -1);
+    assert_string_equal(err, "the host is not connected");
+    assert_int_equal(p.ran_without, 1);
+}
+
+static void test_calls_given_up_are_undone(void **state)
+{
+    start(state, ALPHA, 3600);
+    assert_true(wait_first(state, ALPHA));
+    struct probe *p = g_new0(struct probe, 1);
+    p->sleep_us = 300 * 1000;
+    g_autoptr(vdc_call) c = vdc_call_new(probe_run, probe_undo, p, g_free);
+    assert_true(vdc_runner_call("alpha", c));
+    assert_false(vdc_call_wait(c, g_get_monotonic_time() + 20 * 1000)); /* gave up */
+    /* It still runs, succeeds, and its undo runs at once. */
+    assert_true(TU_WAIT_FOR(g_atomic_int_get(&p->undone) == 1));
+    assert_int_equal(g_atomic_int_get(&p->ran_with_conn), 1);
+}
+
+static void test_calls_left_at_stop_fail(void **state)
+{
+    struct fx *fx = *state;
+    start(state, ALPHA, 3600);
+    assert_true(wait_first(state, ALPHA));
+    struct probe p = {0};
+    assert_true(vdc_runner_stop(fx->runners[ALPHA], g_get_monotonic_time() + 10 * G_USEC_PER_SEC));
+    fx->runners[ALPHA] = NULL;
+    g_autoptr(vdc_call) c = vdc_call_new(probe_run, NULL, &p, NULL);
+    assert_false(vdc_runner_call("alpha", c)); /* stopped: nothing is queued */
+    assert_int_equal(p.ran_with_conn + p.ran_without, 0);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -851,6 +941,10 @@ int main(void)
         T(test_slow_host_stalls_only_itself),
         T(test_stop_while_stuck),
         T(test_stop_is_prompt),
+        T(test_calls_run_on_the_runner),
+        T(test_calls_fail_fast_while_down),
+        T(test_calls_given_up_are_undone),
+        T(test_calls_left_at_stop_fail),
     };
     return cmocka_run_group_tests_name("runner", tests, NULL, NULL);
 }
