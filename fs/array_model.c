@@ -2,6 +2,7 @@
 #include "array_model.h"
 
 #include <jansson.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "events.h"
@@ -79,9 +80,32 @@ static json_t *lun_json(const struct vdc_lun *l)
     return o;
 }
 
+/* Whether used_by changed since the LUN was last rendered (a VM gained
+ * or lost a disk on it); invalidates the kernel's copy of info.json if
+ * so.  The array's every sync looks: the safety net that bounds how long
+ * a stale used_by can be read to refresh_seconds. */
+static bool used_by_changed(struct vdc_lun *l)
+{
+    json_t *used = vdc_lun_used_by(l->array->target, l->mgmt->lun);
+    char *text = json_dumps(used, JSON_COMPACT);
+    json_decref(used);
+    bool changed = l->used_by_seen && g_strcmp0(text, l->used_by_seen) != 0;
+    if (!l->used_by_seen || changed) {
+        g_free(l->used_by_seen);
+        l->used_by_seen = g_strdup(text);
+    }
+    free(text);
+    if (changed)
+        vdc_inval_inode(VDC_INO(l->o.id, VDC_LUN_INFO));
+    return changed;
+}
+
 static void lun_render(struct vdc_lun *l)
 {
-    if (set_content(&l->info_json, vdc_json_file(lun_json(l)), VDC_INO(l->o.id, VDC_LUN_INFO)))
+    bool changed =
+        set_content(&l->info_json, vdc_json_file(lun_json(l)), VDC_INO(l->o.id, VDC_LUN_INFO));
+    changed |= used_by_changed(l);
+    if (changed)
         obj_touch(&l->o);
 }
 
@@ -89,6 +113,7 @@ static void lun_free(struct vdc_lun *l)
 {
     obj_unregister(&l->o);
     g_free(l->fname);
+    g_free(l->used_by_seen);
     array_lun_free(l->mgmt);
     vdc_lun_facts_free(l->facts);
     g_clear_pointer(&l->info_json, g_bytes_unref);
@@ -102,6 +127,7 @@ unsigned vdc_model_add_array(const struct vdc_array_config *cfg)
     a->driver = g_strdup(cfg->driver);
     a->portal = g_strdup(cfg->portal);
     a->target = g_strdup(cfg->target);
+    a->chap_user = g_strdup(cfg->chap_user);
     a->luns = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, (GDestroyNotify)lun_free);
     a->snapshots = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, (GDestroyNotify)lun_free);
     write_lock();
@@ -244,6 +270,18 @@ struct vdc_array *vdc_array_find(const char *name)
     return g_hash_table_lookup(vdc_model.array_by_name, name);
 }
 
+bool vdc_array_lookup(const char *name, char **host, int *port, char **iqn, char **chap_user,
+                      void *data)
+{
+    (void)data;
+    const struct vdc_array *a = name ? vdc_array_find(name) : NULL;
+    if (!a || !vdc_portal_split(a->portal, host, port))
+        return false;
+    *iqn = g_strdup(a->target);
+    *chap_user = g_strdup(a->chap_user);
+    return true;
+}
+
 json_t *vdc_lun_used_by(const char *iqn, unsigned lun)
 {
     g_autofree char *want = g_strdup_printf("%s/%u", iqn, lun);
@@ -278,6 +316,7 @@ static void array_free(struct vdc_array *a)
     g_free(a->driver);
     g_free(a->portal);
     g_free(a->target);
+    g_free(a->chap_user);
     g_free(a->error);
     g_clear_pointer(&a->info_json, g_bytes_unref);
     g_free(a);

@@ -144,6 +144,38 @@ static int parse_chap(struct vdc_array_config *a, json_t *chap, const char *wher
     return 0;
 }
 
+bool vdc_portal_split(const char *portal, char **host, int *port)
+{
+    if (!portal)
+        return false;
+    const char *h = portal, *port_text = NULL;
+    size_t hlen;
+    if (portal[0] == '[') {
+        const char *close = strchr(portal, ']');
+        if (!close || (close[1] && close[1] != ':'))
+            return false;
+        h = portal + 1;
+        hlen = (size_t)(close - h);
+        if (close[1] == ':')
+            port_text = close + 2;
+    } else {
+        const char *colon = strchr(portal, ':');
+        if (colon && strchr(colon + 1, ':'))
+            colon = NULL; /* a bare IPv6 address */
+        hlen = colon ? (size_t)(colon - portal) : strlen(portal);
+        if (colon)
+            port_text = colon + 1;
+    }
+    if (hlen == 0)
+        return false;
+    guint64 p = 3260;
+    if (port_text && !g_ascii_string_to_unsigned(port_text, 10, 1, 65535, &p, NULL))
+        return false;
+    *host = g_strndup(h, hlen);
+    *port = (int)p;
+    return true;
+}
+
 /* Fills @a from @j; @a is freed by the caller on failure. */
 static int parse_array_fields(struct vdc_array_config *a, json_t *j, const char *where,
                               const char *origin, GError **err)
@@ -173,6 +205,11 @@ static int parse_array_fields(struct vdc_array_config *a, json_t *j, const char 
         FAIL("%s: unknown driver \"%s\" in %s (known: tgt)", origin, driver, where);
     if (backing_dir[0] != '/')
         FAIL("%s: \"backing_dir\" in %s must be an absolute path", origin, where);
+    g_autofree char *portal_host = NULL;
+    int portal_port;
+    if (!vdc_portal_split(portal, &portal_host, &portal_port))
+        FAIL("%s: \"portal\" in %s must be \"host\" or \"host:port\" (port 1-65535)", origin,
+             where);
     json_t *chap = json_object_get(j, "chap");
     if (chap && parse_chap(a, chap, where, origin, err) < 0)
         return -1;

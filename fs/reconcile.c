@@ -3,6 +3,7 @@
 
 #include <string.h>
 
+#include "array_model.h"
 #include "events.h"
 #include "model.h"
 #include "render.h"
@@ -29,7 +30,28 @@ void vdc_plan_free(struct vdc_plan *p)
 
 /* --- comparing ---------------------------------------------------------- */
 
-static bool disk_matches(const struct vdc_spec_disk *want, const struct hv_disk *have)
+/* A LUN disk of the spec against an iSCSI network disk: the name libvirt
+ * gives it ("IQN/LUN") and the portal's host and port, as @arrays says the
+ * array is (an unknown array matches nothing). */
+static bool lun_matches(const struct vdc_spec_disk *want, const struct hv_disk *have,
+                        vdc_spec_array_lookup arrays, void *data)
+{
+    if (have->source != HV_DISK_NETWORK || g_strcmp0(have->protocol, "iscsi") != 0 ||
+        !have->name || !have->host)
+        return false;
+    g_autofree char *host = NULL, *iqn = NULL, *chap_user = NULL;
+    int port = 0;
+    if (!arrays || !arrays(want->array, &host, &port, &iqn, &chap_user, data))
+        return false;
+    g_autofree char *name = g_strdup_printf("%s/%u", iqn, want->lun);
+    /* A <host> without a port is on iSCSI's own. */
+    int have_port = have->port ? have->port : 3260;
+    return strcmp(name, have->name) == 0 && g_ascii_strcasecmp(host, have->host) == 0 &&
+           have_port == port;
+}
+
+static bool disk_matches(const struct vdc_spec_disk *want, const struct hv_disk *have,
+                         vdc_spec_array_lookup arrays, void *data)
 {
     if (g_strcmp0(want->target, have->target) != 0)
         return false;
@@ -41,7 +63,7 @@ static bool disk_matches(const struct vdc_spec_disk *want, const struct hv_disk 
         return (have->source == HV_DISK_FILE || have->source == HV_DISK_BLOCK) &&
                g_strcmp0(want->file, have->path) == 0;
     case VDC_SPEC_DISK_LUN:
-        return have->source == HV_DISK_NETWORK;
+        return lun_matches(want, have, arrays, data);
     }
     return false;
 }
@@ -58,7 +80,8 @@ static bool has_volume(const struct hv_vm *vm, const struct vdc_spec_disk *d)
 }
 
 /* Appends to @drift what differs between @w and the definition @have. */
-static void config_drift(const struct vdc_want *w, const struct hv_vm *have, GString *drift)
+static void config_drift(const struct vdc_want *w, const struct hv_vm *have,
+                         vdc_spec_array_lookup arrays, void *arrays_data, GString *drift)
 {
     const struct vdc_spec *s = w->spec;
     /* The spec's vcpus are both the current and the maximum count, its
@@ -90,7 +113,7 @@ static void config_drift(const struct vdc_want *w, const struct hv_vm *have, GSt
     bool disks_same = have->disks->len == s->disks->len;
     for (guint i = 0; disks_same && i < s->disks->len; i++)
         disks_same = disk_matches(g_ptr_array_index(s->disks, i),
-                                  g_ptr_array_index(have->disks, i));
+                                  g_ptr_array_index(have->disks, i), arrays, arrays_data);
     if (!disks_same)
         g_string_append(drift, "disks; ");
     bool nics_same = have->interfaces->len == s->interfaces->len;
@@ -184,7 +207,8 @@ static struct vdc_plan *plan_delete(const struct hv_vm *config, bool prune)
 
 struct vdc_plan *vdc_reconcile_plan(const struct vdc_want *w, const char *xml,
                                     const struct hv_vm *config, const struct hv_vm *live,
-                                    const struct vdc_memo *memo, bool prune, gint64 now)
+                                    const struct vdc_memo *memo, vdc_spec_array_lookup arrays,
+                                    void *arrays_data, bool prune, gint64 now)
 {
     if (w->deleting)
         return plan_delete(config, prune);
@@ -208,7 +232,7 @@ struct vdc_plan *vdc_reconcile_plan(const struct vdc_want *w, const char *xml,
         plan_state(p, s->state, VDC_VM_SHUTOFF, memo, now, drift);
     } else {
         size_t before = drift->len;
-        config_drift(w, config, drift);
+        config_drift(w, config, arrays, arrays_data, drift);
         /* Undefined while it ran (virsh undefine): libvirt keeps it
          * running, transient, and forgets it when it stops.  Defining
          * it again (same uuid) makes it persistent without a restart. */
@@ -276,7 +300,62 @@ struct run {
     const char *xml;
     struct vdc_memo *memo;
     unsigned host_index;
+    GHashTable *arrays; /* see resolve_arrays */
 };
+
+/* Where one array of the spec is (or that it is not configured). */
+struct array_where {
+    bool known;
+    char *host, *iqn, *chap_user;
+    int port;
+};
+
+static void array_where_free(struct array_where *a)
+{
+    g_free(a->host);
+    g_free(a->iqn);
+    g_free(a->chap_user);
+    g_free(a);
+}
+
+/* The arrays of @s's LUN disks, resolved once for a whole reconcile
+ * (under one read lock) so that the XML and every plan of the pass see
+ * the same places: array name -> struct array_where*. */
+static GHashTable *resolve_arrays(const struct vdc_spec *s)
+{
+    GHashTable *t =
+        g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)array_where_free);
+    bool locked = false;
+    for (guint i = 0; s && i < s->disks->len; i++) {
+        const struct vdc_spec_disk *d = g_ptr_array_index(s->disks, i);
+        if (d->kind != VDC_SPEC_DISK_LUN || g_hash_table_contains(t, d->array))
+            continue;
+        if (!locked) {
+            vdc_model_read_lock();
+            locked = true;
+        }
+        struct array_where *a = g_new0(struct array_where, 1);
+        a->known = vdc_array_lookup(d->array, &a->host, &a->port, &a->iqn, &a->chap_user, NULL);
+        g_hash_table_insert(t, g_strdup(d->array), a);
+    }
+    if (locked)
+        vdc_model_read_unlock();
+    return t;
+}
+
+/* A vdc_spec_array_lookup over resolve_arrays()'s table @data. */
+static bool resolved_lookup(const char *array, char **host, int *port, char **iqn,
+                            char **chap_user, void *data)
+{
+    const struct array_where *a = g_hash_table_lookup(data, array);
+    if (!a || !a->known)
+        return false;
+    *host = g_strdup(a->host);
+    *port = a->port;
+    *iqn = g_strdup(a->iqn);
+    *chap_user = g_strdup(a->chap_user);
+    return true;
+}
 
 /* Returns 0, or -1 with *err. */
 static int run_step(struct run *r, const struct vdc_step *st, char **err)
@@ -407,7 +486,8 @@ static struct vdc_plan *look_again(struct run *r, struct hv_vm *before, bool def
         }
     }
     struct vdc_plan *p = vdc_reconcile_plan(r->w, r->xml, config, is_on(seen->state) ? seen : NULL,
-                                            r->memo, false, g_get_monotonic_time());
+                                            r->memo, resolved_lookup, r->arrays, false,
+                                            g_get_monotonic_time());
     hv_vm_free(config);
     *off = !is_on(seen->state);
     vdc_model_vm_update(r->host_index, seen);
@@ -441,6 +521,7 @@ void vdc_reconcile(const struct hv_ops *ops, struct hv_conn *conn, unsigned host
     if (!w->deleting && w->spec->state != VDC_VM_SHUTOFF)
         memo->shutdown_since = 0;
     g_autofree char *xml = NULL;
+    g_autoptr(GHashTable) arrays = resolve_arrays(w->deleting ? NULL : w->spec);
     if (!w->deleting) {
         /* MACs: the assigned ones go into the XML. */
         for (guint i = 0; i < w->spec->interfaces->len; i++) {
@@ -449,14 +530,15 @@ void vdc_reconcile(const struct hv_ops *ops, struct hv_conn *conn, unsigned host
                 f->mac = g_strdup(vdc_want_mac(w, i));
         }
         GError *gerr = NULL;
-        xml = vdc_spec_domain_xml(w->spec, w->name, w->uuid, domain_type, NULL, NULL, &gerr);
+        xml = vdc_spec_domain_xml(w->spec, w->name, w->uuid, domain_type, resolved_lookup,
+                                  arrays, &gerr);
         if (!xml) {
             report(w, VDC_COND_APPLIED, VDC_COND_FALSE, "Failed", gerr->message, false);
             g_error_free(gerr);
             return;
         }
     }
-    struct run r = {ops, conn, w, host_name, xml, memo, host};
+    struct run r = {ops, conn, w, host_name, xml, memo, host, arrays};
     struct hv_vm *config = NULL, *live = NULL;
     g_autofree char *err = NULL;
     int got = fetch(&r, &config, &live, &err);
@@ -464,8 +546,8 @@ void vdc_reconcile(const struct hv_ops *ops, struct hv_conn *conn, unsigned host
         report(w, VDC_COND_APPLIED, VDC_COND_FALSE, "HostError", err, false);
         return;
     }
-    struct vdc_plan *p = vdc_reconcile_plan(w, xml, config, live, memo, prune,
-                                            g_get_monotonic_time());
+    struct vdc_plan *p = vdc_reconcile_plan(w, xml, config, live, memo, resolved_lookup, arrays,
+                                            prune, g_get_monotonic_time());
     hv_vm_free(live);
     if (p->blocked) {
         report(w, VDC_COND_APPLIED, VDC_COND_FALSE, "Blocked", p->blocked, false);

@@ -413,9 +413,9 @@ static bool add_disk(xmlNodePtr devices, const struct vdc_spec_disk *d,
         source = add(disk, "source", NULL);
         attr(source, "file", d->file);
     } else {
-        g_autofree char *host = NULL, *iqn = NULL;
+        g_autofree char *host = NULL, *iqn = NULL, *chap_user = NULL;
         int port = 0;
-        if (!arrays || !arrays(d->array, &host, &port, &iqn, data)) {
+        if (!arrays || !arrays(d->array, &host, &port, &iqn, &chap_user, data)) {
             g_autofree char *shown = g_strescape(d->array, NULL);
             g_set_error(err, VDC_SPEC_ERROR, 1, "disk %s: no array \"%s\" is configured",
                         d->target, shown);
@@ -430,6 +430,16 @@ static bool add_disk(xmlNodePtr devices, const struct vdc_spec_disk *d,
         attr(h, "name", host);
         g_autofree char *port_text = g_strdup_printf("%d", port);
         attr(h, "port", port_text);
+        if (chap_user) {
+            /* libvirt takes the password from the secret of that usage,
+             * defined on the host by the administrator. */
+            xmlNodePtr auth = add(source, "auth", NULL);
+            attr(auth, "username", chap_user);
+            xmlNodePtr secret = add(auth, "secret", NULL);
+            attr(secret, "type", "iscsi");
+            g_autofree char *usage = g_strdup_printf("vdcfs-%s", d->array);
+            attr(secret, "usage", usage);
+        }
     }
     xmlNodePtr target = add(disk, "target", NULL);
     attr(target, "dev", d->target);

@@ -2,8 +2,10 @@
 #include "vm_ctl.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "array_model.h"
 #include "desired.h"
 #include "events.h"
 #include "fuse_ll.h"
@@ -249,6 +251,63 @@ static void kick(const struct vdc_want *w)
         vdc_runner_kick(w->host, w->fname);
 }
 
+static int by_number(const void *a, const void *b)
+{
+    guint64 x = g_ascii_strtoull(*(char *const *)a, NULL, 10);
+    guint64 y = g_ascii_strtoull(*(char *const *)b, NULL, 10);
+    return x < y ? -1 : x > y;
+}
+
+/* Read lock held.  The disk LUNs of @a in one line: "1 2 3", or "none". */
+static char *disk_luns(const struct vdc_array *a)
+{
+    g_autofree gpointer *keys = g_hash_table_get_keys_as_array(a->luns, NULL);
+    guint n = g_hash_table_size(a->luns);
+    if (!n)
+        return g_strdup("none");
+    qsort(keys, n, sizeof *keys, by_number);
+    return g_strjoinv(" ", (char **)keys);
+}
+
+/* The LUN disks of @spec: NULL when they are fine, or why not.  The array
+ * must be configured.  While it answers (its LUN list is the array's
+ * own), the LUN must be one of its disk LUNs; when it does not answer,
+ * or has not yet, the spec is taken: desired state may come first. */
+static char *check_luns(const struct vdc_spec *spec)
+{
+    char *why = NULL;
+    vdc_model_read_lock();
+    for (guint i = 0; !why && i < spec->disks->len; i++) {
+        const struct vdc_spec_disk *d = g_ptr_array_index(spec->disks, i);
+        if (d->kind != VDC_SPEC_DISK_LUN)
+            continue;
+        const struct vdc_array *a = vdc_array_find(d->array);
+        if (!a) {
+            why = g_strdup_printf("disks[%u]: array \"%s\" is not a configured array", i,
+                                  d->array);
+            break;
+        }
+        if (!a->connected)
+            continue;
+        g_autofree char *lun = g_strdup_printf("%u", d->lun);
+        if (g_hash_table_contains(a->luns, lun))
+            continue;
+        const struct vdc_lun *snap = g_hash_table_lookup(a->snapshots, lun);
+        g_autofree char *have = disk_luns(a);
+        if (snap)
+            why = g_strdup_printf("disks[%u] (%s): LUN %u of array \"%s\" is a %s, not a disk "
+                                  "LUN (its disk LUNs: %s)", i, d->target, d->lun, d->array,
+                                  snap->mgmt && snap->mgmt->role == ARRAY_LUN_CLONE ? "clone"
+                                                                                   : "snapshot",
+                                  have);
+        else
+            why = g_strdup_printf("disks[%u] (%s): array \"%s\" has no disk LUN %u (its disk "
+                                  "LUNs: %s)", i, d->target, d->array, d->lun, have);
+    }
+    vdc_model_read_unlock();
+    return why;
+}
+
 /* --- the jobs ------------------------------------------------------------ */
 
 /* Validates @text as the new spec of @t, decides what vdcfs decides for
@@ -272,14 +331,9 @@ static int commit_stage(struct vdc_store_txn *tx, const struct vdc_ctl_target *t
         g_error_free(e);
         return rc;
     }
-    for (guint i = 0; i < spec->disks->len; i++) {
-        const struct vdc_spec_disk *d = g_ptr_array_index(spec->disks, i);
-        if (d->kind == VDC_SPEC_DISK_LUN) {
-            g_autofree char *msg = g_strdup_printf(
-                "disks[%u]: array \"%s\" is not a configured array", i, d->array);
-            return refuse_spec(w, t, EINVAL, msg);
-        }
-    }
+    g_autofree char *lun_why = check_luns(spec);
+    if (lun_why)
+        return refuse_spec(w, t, EINVAL, lun_why);
     if (w->spec_text && g_bytes_equal(w->spec_text, text))
         return 0; /* the same spec again (rsync, a GitOps loop): nothing to do */
     g_autofree char *why = NULL;

@@ -8,7 +8,8 @@
  * Only the array runner (array_runner.h) updates these, with what it read
  * from the array: the LUN facts over iSCSI (iscsi.h) and which LUN is a
  * snapshot of which from the array's management side (array.h).  The
- * array's CHAP secret never reaches the model.
+ * array's CHAP secret never reaches the model (its user name does: a LUN
+ * disk's domain XML names it, see spec.h).
  *
  * Ownership: as model.h; the update functions take ownership of what
  * they are given.
@@ -31,6 +32,7 @@ struct vdc_array {
     struct vdc_obj o;
     unsigned index;               /* position in the config */
     char *name, *driver, *portal, *target;
+    char *chap_user;              /* NULL without CHAP; the password is not here */
     bool connected;
     bool ever_connected;
     char *error;                  /* why it does not answer, NULL when it does */
@@ -47,6 +49,7 @@ struct vdc_lun {
     struct array_lun *mgmt;      /* the management side's view, owned */
     struct vdc_lun_facts *facts; /* over iSCSI, owned; NULL when not read */
     GBytes *info_json;           /* without used_by (that is computed when read) */
+    char *used_by_seen;          /* used_by at the last sync (compact JSON), to notice changes */
 };
 
 /* At start-up, before the runners: adds a configured array.  Returns its
@@ -65,6 +68,12 @@ void vdc_model_array_down(unsigned index, const char *error);
 
 /* Read lock held.  The array called @name, or NULL. */
 struct vdc_array *vdc_array_find(const char *name);
+
+/* Read lock held.  A vdc_spec_array_lookup (spec.h) over the configured
+ * arrays (@data unused): where array @name is, from its configuration,
+ * whether or not it answers. */
+bool vdc_array_lookup(const char *name, char **host, int *port, char **iqn, char **chap_user,
+                      void *data);
 
 /* Read lock held.  The VMs whose disks are on LUN @lun of the array with
  * target IQN @iqn: a JSON array of names in vms/ (a new reference). */

@@ -14,7 +14,8 @@
  *
  * Unknown keys anywhere are an error that names the key; so are missing
  * required keys, wrong types, duplicate or invalid host and array names,
- * an unknown array driver, a relative backing_dir and an empty host list.
+ * an unknown array driver, a portal that vdc_portal_split() refuses, a
+ * relative backing_dir and an empty host list.
  */
 #ifndef VDCFS_CONFIG_H
 #define VDCFS_CONFIG_H
@@ -60,6 +61,13 @@ struct vdc_config *vdc_config_parse(const char *text, const char *origin, GError
 
 /* Reads and parses the file at @path; same contract as vdc_config_parse(). */
 struct vdc_config *vdc_config_load(const char *path, GError **err);
+
+/* Splits an array's portal "host:port", "host", "[v6]:port" or "[v6]"
+ * (a bare IPv6 address has no port) into *host (g_malloc'd, without
+ * brackets) and *port (3260 when none is given).  Returns false, setting
+ * nothing, for a portal with an empty host or a port that is not 1-65535
+ * (the configuration refuses those). */
+bool vdc_portal_split(const char *portal, char **host, int *port);
 
 /* Adds a host; takes copies of both strings.  Used by --demo. */
 void vdc_config_add_host(struct vdc_config *cfg, const char *name, const char *uri);

@@ -18,6 +18,7 @@
 
 #include "desired.h"
 #include "hv.h"
+#include "spec.h"
 
 enum vdc_step_kind {
     VDC_STEP_ENSURE_VOLUME = 1, /* pool, volume, capacity */
@@ -58,11 +59,16 @@ struct vdc_plan {
 
 /* Plans what takes the VM from @config (its persistent definition, with
  * its state; NULL when not defined on the host) to @w.  @xml is the
- * domain XML @w stands for.  @prune: a running VM that is being deleted
- * may be destroyed.  @now: monotonic time, for the shutdown grace. */
+ * domain XML @w stands for.  @arrays (called with @arrays_data; may be
+ * NULL when the spec has no LUN disk) says where the spec's arrays are,
+ * as it did for @xml: a LUN disk matches an iSCSI disk of that IQN/LUN on
+ * that portal host and port, and nothing else.  @prune: a running VM
+ * that is being deleted may be destroyed.  @now: monotonic time, for the
+ * shutdown grace.  Pure: it looks at nothing but its arguments. */
 struct vdc_plan *vdc_reconcile_plan(const struct vdc_want *w, const char *xml,
                                     const struct hv_vm *config, const struct hv_vm *live,
-                                    const struct vdc_memo *memo, bool prune, gint64 now);
+                                    const struct vdc_memo *memo, vdc_spec_array_lookup arrays,
+                                    void *arrays_data, bool prune, gint64 now);
 void vdc_plan_free(struct vdc_plan *p);
 
 /* The MAC of interface @i of @w: the spec's, or the one assigned. */

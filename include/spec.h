@@ -77,10 +77,16 @@ struct vdc_spec *vdc_spec_parse(const char *text, size_t len, GError **err);
  * keeps.  A new reference. */
 json_t *vdc_spec_to_json(const struct vdc_spec *spec);
 
-/* Where a configured array is: fills *host (g_malloc'd), *port and *iqn
- * (g_malloc'd) and returns true, or false for an unknown array. */
+/* Where a configured array is: fills *host (the portal's host), *port
+ * (the portal's port, 3260 when the portal names none), *iqn (the
+ * target's IQN) and *chap_user (the CHAP user name, left NULL when the
+ * target needs no CHAP) and returns true; or returns false, filling
+ * nothing, for an unknown array.  The strings are g_malloc'd and belong
+ * to the caller.  The CHAP password is never asked for: it must not reach
+ * the domain XML (libvirt reads it from a secret of usage
+ * "vdcfs-<array>" defined on each host). */
 typedef bool (*vdc_spec_array_lookup)(const char *array, char **host, int *port, char **iqn,
-                                      void *data);
+                                      char **chap_user, void *data);
 
 /* The libvirt domain XML for VM @name (and @uuid, NULL to let libvirt
  * choose) as @spec describes it, for a host that runs @domain_type
@@ -88,8 +94,10 @@ typedef bool (*vdc_spec_array_lookup)(const char *array, char **host, int *port,
  * value can inject XML.  Interfaces without a MAC get none: the caller
  * assigns MACs before defining.  LUN disks are resolved with @arrays
  * (called with @data; may be NULL when the spec has none) into iSCSI
- * network disks "IQN/LUN".  Returns a g_malloc'd string, or NULL with
- * *err set (an unknown array). */
+ * network disks "IQN/LUN" on the array's portal; an array with CHAP gets
+ * <auth username='USER'><secret type='iscsi' usage='vdcfs-ARRAY'/></auth>
+ * in the disk's <source> (the password stays out of the XML).  Returns a
+ * g_malloc'd string, or NULL with *err set (an unknown array). */
 char *vdc_spec_domain_xml(const struct vdc_spec *spec, const char *name, const char *uuid,
                           const char *domain_type, vdc_spec_array_lookup arrays, void *data,
                           GError **err);

@@ -165,6 +165,17 @@ static const struct {
     {"{\"hosts\": [" H1 "], \"arrays\": [{\"name\": \"a\", \"driver\": \"tgt\", "
      "\"portal\": \"p\", \"target\": \"t\", \"backing_dir\": \"srv/a\"}]}",
      "\"backing_dir\" in arrays[0] must be an absolute path"},
+#define ARR_PORTAL(p)                                                                     \
+    "{\"hosts\": [" H1 "], \"arrays\": [{\"name\": \"a\", \"driver\": \"tgt\", \"portal\": \"" p \
+    "\", \"target\": \"t\", \"backing_dir\": \"/b\"}]}"
+    {ARR_PORTAL(":3260"), "\"portal\" in arrays[0] must be \"host\" or \"host:port\""},
+    {ARR_PORTAL("h:"), "\"portal\" in arrays[0] must be"},
+    {ARR_PORTAL("h:0"), "\"portal\" in arrays[0] must be"},
+    {ARR_PORTAL("h:65536"), "\"portal\" in arrays[0] must be"},
+    {ARR_PORTAL("h:32x"), "\"portal\" in arrays[0] must be"},
+    {ARR_PORTAL("[::1"), "\"portal\" in arrays[0] must be"},
+    {ARR_PORTAL("[::1]x"), "\"portal\" in arrays[0] must be"},
+    {ARR_PORTAL("[]:3260"), "\"portal\" in arrays[0] must be"},
     {"{\"hosts\": [" H1 "], \"arrays\": [{\"name\": \"a\", " ARR_NO_NAME ", \"control_port\": -1}]}",
      "\"control_port\" in arrays[0] must be an integer from 0 to 65535"},
     {"{\"hosts\": [" H1 "], \"arrays\": [{\"name\": \"a\", " ARR_NO_NAME ", \"control_port\": \"1\"}]}",
@@ -307,6 +318,39 @@ static void test_arrays(void **state)
     assert_int_equal(plain->snapshot_timeout_seconds, VDC_DEFAULT_SNAPSHOT_TIMEOUT_SECONDS);
 }
 
+/* An array's portal as a LUN disk's <host> needs it. */
+static void test_portal_split(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *portal, *host;
+        int port;
+    } ok[] = {
+        {"127.0.0.1:3260", "127.0.0.1", 3260}, {"san.example", "san.example", 3260},
+        {"san.example:13260", "san.example", 13260}, {"h:1", "h", 1}, {"h:65535", "h", 65535},
+        {"[::1]:3261", "::1", 3261}, {"[fe80::1]", "fe80::1", 3260}, {"::1", "::1", 3260},
+        {"fd00::5:3260", "fd00::5:3260", 3260}, /* a bare IPv6 address has no port */
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(ok); i++) {
+        g_autofree char *host = NULL;
+        int port = 0;
+        if (!vdc_portal_split(ok[i].portal, &host, &port))
+            fail_msg("\"%s\" refused", ok[i].portal);
+        assert_string_equal(host, ok[i].host);
+        assert_int_equal(port, ok[i].port);
+    }
+    static const char *const bad[] = {NULL, "", ":1", "h:", "h:0", "h:-1", "h:65536", "h: 1",
+                                      "[::1", "[::1]3260", "[]", "[]:1", "[::1]:"};
+    for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
+        char *host = NULL;
+        int port = -7;
+        if (vdc_portal_split(bad[i], &host, &port))
+            fail_msg("\"%s\" taken as %s:%d", bad[i] ? bad[i] : "(null)", host, port);
+        assert_null(host);
+        assert_int_equal(port, -7);
+    }
+}
+
 static void test_add_host_and_new(void **state)
 {
     (void)state;
@@ -333,6 +377,7 @@ int main(void)
         cmocka_unit_test(test_load_file),
         cmocka_unit_test(test_add_host_and_new),
         cmocka_unit_test(test_arrays),
+        cmocka_unit_test(test_portal_split),
         cmocka_unit_test(test_regression_nul_byte_in_file),
     };
     return cmocka_run_group_tests_name("config", tests, NULL, NULL);

@@ -21,6 +21,8 @@
 #include <jansson.h>
 #include <string.h>
 
+#include "array_model.h"
+#include "config.h"
 #include "desired.h"
 #include "events.h"
 #include "hv.h"
@@ -55,6 +57,32 @@
 #define FILE_DISK ", \"disks\": [{\"target\": \"vda\", \"file\": \"/srv/images/web-1.img\"}]"
 #define NIC_MAC ", \"interfaces\": [{\"network\": \"default\", \"mac\": \"" MAC1 "\"}]"
 #define NIC_NOMAC ", \"interfaces\": [{\"network\": \"default\"}]"
+#define LUN_DISK ", \"disks\": [{\"target\": \"vda\", \"array\": \"array1\", \"lun\": 1}]"
+#define LUN_CHAP ", \"disks\": [{\"target\": \"sda\", \"array\": \"array2\", \"lun\": 3}]"
+
+/* The arrays the planner is told about (as the reconciler resolves them
+ * from the configuration): array1 without CHAP, array2 with. */
+#define IQN1 "iqn.2026-11.org.example:array1"
+#define IQN2 "iqn.2026-11.org.example:array2"
+static bool fake_arrays(const char *array, char **host, int *port, char **iqn, char **chap_user,
+                        void *data)
+{
+    (void)data;
+    if (strcmp(array, "array1") == 0) {
+        *host = g_strdup("127.0.0.1");
+        *port = 3260;
+        *iqn = g_strdup(IQN1);
+        return true;
+    }
+    if (strcmp(array, "array2") == 0) {
+        *host = g_strdup("san2.example");
+        *port = 13260;
+        *iqn = g_strdup(IQN2);
+        *chap_user = g_strdup("vdcfs-u");
+        return true;
+    }
+    return false;
+}
 
 /* A typical managed VM. */
 #define WEB(rest) SPEC(VOL_CAP NIC_MAC rest)
@@ -108,6 +136,18 @@ static struct hv_vm *facts_of(const struct vdc_want *w, enum vdc_vm_state st)
             d->source = HV_DISK_VOLUME;
             d->pool = g_strdup(sd->pool);
             d->volume = g_strdup(sd->volume);
+        } else if (sd->kind == VDC_SPEC_DISK_LUN) {
+            char *host = NULL, *iqn = NULL, *user = NULL;
+            int port = 0;
+            if (!fake_arrays(sd->array, &host, &port, &iqn, &user, NULL))
+                fail_msg("test spec names an unknown array \"%s\"", sd->array);
+            d->source = HV_DISK_NETWORK;
+            d->protocol = g_strdup("iscsi");
+            d->name = g_strdup_printf("%s/%u", iqn, sd->lun);
+            d->host = host;
+            d->port = port;
+            g_free(iqn);
+            g_free(user);
         } else {
             d->source = HV_DISK_FILE;
             d->path = g_strdup(sd->file);
@@ -239,6 +279,21 @@ static void m_pool_other(struct hv_vm *vm) { set_str(&disk0(vm)->pool, "fast"); 
 static void m_target_other(struct hv_vm *vm) { set_str(&disk0(vm)->target, "sda"); }
 static void m_file_other(struct hv_vm *vm) { set_str(&disk0(vm)->path, "/srv/images/old.img"); }
 static void m_file_as_block(struct hv_vm *vm) { disk0(vm)->source = HV_DISK_BLOCK; }
+/* LUN disks pointed elsewhere (virsh edit) */
+static void m_lun_other(struct hv_vm *vm) { set_str(&disk0(vm)->name, IQN1 "/2"); }
+static void m_lun_other_iqn(struct hv_vm *vm) { set_str(&disk0(vm)->name, IQN2 "/1"); }
+static void m_lun_host_other(struct hv_vm *vm) { set_str(&disk0(vm)->host, "10.9.9.9"); }
+static void m_lun_host_upper(struct hv_vm *vm) { set_str(&disk0(vm)->host, "SAN2.Example"); }
+static void m_lun_port_other(struct hv_vm *vm) { disk0(vm)->port = 3261; }
+static void m_lun_port_absent(struct hv_vm *vm) { disk0(vm)->port = 0; }
+static void m_lun_no_host(struct hv_vm *vm) { set_str(&disk0(vm)->host, NULL); }
+static void m_lun_protocol_nbd(struct hv_vm *vm) { set_str(&disk0(vm)->protocol, "nbd"); }
+static void m_lun_as_file(struct hv_vm *vm)
+{
+    struct hv_disk *d = disk0(vm);
+    d->source = HV_DISK_FILE;
+    set_str(&d->path, "/dev/sdz");
+}
 static void m_autostart_on(struct hv_vm *vm) { vm->autostart = true; }
 static void m_autostart_off(struct hv_vm *vm) { vm->autostart = false; }
 static void m_transient(struct hv_vm *vm) { vm->persistent = false; }
@@ -423,6 +478,32 @@ static const struct plan_case plan_cases[] = {
     {"file path differs", SPEC(FILE_DISK), VDC_VM_RUNNING, m_file_other, .steps = "define",
      .drift = "disks"},
 
+    /* --- LUN disks: IQN/LUN on the array's portal ------------------------ */
+    {"new, LUN disk", SPEC(LUN_DISK), NOT_DEFINED, .steps = "define start",
+     .drift = "not defined"},
+    {"LUN disk identical", SPEC(LUN_DISK), VDC_VM_RUNNING, .steps = ""},
+    {"LUN disk with CHAP identical", SPEC(LUN_CHAP SHUTOFF), VDC_VM_SHUTOFF, .steps = ""},
+    {"LUN disk: another LUN", SPEC(LUN_DISK), VDC_VM_RUNNING, m_lun_other, .steps = "define",
+     .drift = "disks"},
+    {"LUN disk: another target", SPEC(LUN_DISK), VDC_VM_RUNNING, m_lun_other_iqn,
+     .steps = "define", .drift = "disks"},
+    {"LUN disk: another portal host", SPEC(LUN_DISK), VDC_VM_RUNNING, m_lun_host_other,
+     .steps = "define", .drift = "disks"},
+    {"LUN disk: another portal port", SPEC(LUN_CHAP), VDC_VM_RUNNING, m_lun_port_other,
+     .steps = "define", .drift = "disks"},
+    {"LUN disk: no host", SPEC(LUN_DISK), VDC_VM_RUNNING, m_lun_no_host, .steps = "define",
+     .drift = "disks"},
+    {"LUN disk: host names compared case-insensitively", SPEC(LUN_CHAP), VDC_VM_RUNNING,
+     m_lun_host_upper, .steps = ""},
+    {"LUN disk: no port is iSCSI's 3260", SPEC(LUN_DISK), VDC_VM_RUNNING, m_lun_port_absent,
+     .steps = ""},
+    {"LUN disk: no port is not 13260", SPEC(LUN_CHAP), VDC_VM_RUNNING, m_lun_port_absent,
+     .steps = "define", .drift = "disks"},
+    {"LUN disk: another protocol", SPEC(LUN_DISK), VDC_VM_RUNNING, m_lun_protocol_nbd,
+     .steps = "define", .drift = "disks"},
+    {"LUN disk: a file instead", SPEC(LUN_DISK), VDC_VM_RUNNING, m_lun_as_file,
+     .steps = "define", .drift = "disks"},
+
     /* --- autostart ----------------------------------------------------- */
     {"autostart on, want off", WEB(RUNNING), VDC_VM_RUNNING, m_autostart_on,
      .steps = "autostart:off", .drift = "autostart"},
@@ -474,9 +555,10 @@ static char *plan_case_check(const struct plan_case *c)
     }
     struct vdc_memo memo = {.live_tried_generation = c->tried, .live_failed = c->live_failed,
                             .shutdown_since = c->shutdown_ago ? NOW - c->shutdown_ago : 0};
-    g_autofree char *xml = vdc_spec_domain_xml(w->spec, w->name, w->uuid, "test", NULL, NULL,
-                                               NULL);
-    struct vdc_plan *p = vdc_reconcile_plan(w, xml, config, live, &memo, c->prune, NOW);
+    g_autofree char *xml = vdc_spec_domain_xml(w->spec, w->name, w->uuid, "test", fake_arrays,
+                                               NULL, NULL);
+    struct vdc_plan *p =
+        vdc_reconcile_plan(w, xml, config, live, &memo, fake_arrays, NULL, c->prune, NOW);
     g_autofree char *steps = steps_str(p);
     GString *bad = g_string_new(NULL);
     if (strcmp(steps, c->steps) != 0)
@@ -541,7 +623,7 @@ static void test_plan_live_refused_then_restart_needed(void **state)
     struct hv_vm *config = facts_of(w, VDC_VM_RUNNING);
     config->vcpus = 1;
     struct vdc_memo memo = {0};
-    struct vdc_plan *p = vdc_reconcile_plan(w, NULL, config, NULL, &memo, false, NOW);
+    struct vdc_plan *p = vdc_reconcile_plan(w, NULL, config, NULL, &memo, fake_arrays, NULL, false, NOW);
     g_autofree char *s1 = steps_str(p);
     assert_string_equal(s1, "define set-vcpus=2");
     assert_false(p->restart_needed);
@@ -555,7 +637,7 @@ static void test_plan_live_refused_then_restart_needed(void **state)
     struct hv_vm *live = facts_of(w, VDC_VM_RUNNING);
     live->vcpus = 1;
     config->vcpus = 2;
-    p = vdc_reconcile_plan(w, NULL, config, live, &memo, false, NOW);
+    p = vdc_reconcile_plan(w, NULL, config, live, &memo, fake_arrays, NULL, false, NOW);
     g_autofree char *s2 = steps_str(p);
     assert_string_equal(s2, "");
     assert_true(p->restart_needed);
@@ -565,7 +647,7 @@ static void test_plan_live_refused_then_restart_needed(void **state)
     /* tried, and it worked: nothing differs any more, nothing needed */
     memo.live_failed = false;
     live->vcpus = 2;
-    p = vdc_reconcile_plan(w, NULL, config, live, &memo, false, NOW);
+    p = vdc_reconcile_plan(w, NULL, config, live, &memo, fake_arrays, NULL, false, NOW);
     assert_int_equal(p->steps->len, 0);
     assert_false(p->restart_needed);
     vdc_plan_free(p);
@@ -582,7 +664,7 @@ static void test_plan_without_memo(void **state)
     struct vdc_want *w = want_new(WEB(SHUTOFF), 1, NULL);
     struct hv_vm *config = facts_of(w, VDC_VM_RUNNING);
     config->vcpus = 1;
-    struct vdc_plan *p = vdc_reconcile_plan(w, NULL, config, NULL, NULL, false, NOW);
+    struct vdc_plan *p = vdc_reconcile_plan(w, NULL, config, NULL, NULL, fake_arrays, NULL, false, NOW);
     g_autofree char *s = steps_str(p);
     assert_string_equal(s, "define set-vcpus=2 shutdown");
     assert_non_null(strstr(p->drift, "vcpus 1 (want 2)"));
@@ -603,7 +685,7 @@ static void test_plan_several_volumes(void **state)
              "{\"target\": \"vdc\", \"pool\": \"fast\", \"volume\": \"c.img\", \"capacity_gib\": "
              "3}, {\"target\": \"vdd\", \"pool\": \"fast\", \"volume\": \"d.img\"}]"),
         1, NULL);
-    struct vdc_plan *p = vdc_reconcile_plan(w, NULL, NULL, NULL, NULL, false, NOW);
+    struct vdc_plan *p = vdc_reconcile_plan(w, NULL, NULL, NULL, NULL, fake_arrays, NULL, false, NOW);
     g_autofree char *s = steps_str(p);
     assert_string_equal(s, "ensure-volume(default/a.img,1GiB) ensure-volume(fast/c.img,3GiB) "
                            "define start");
@@ -611,7 +693,7 @@ static void test_plan_several_volumes(void **state)
     /* defined with a.img already: only c.img is still to create */
     struct hv_vm *config = facts_of(w, VDC_VM_RUNNING);
     set_str(&((struct hv_disk *)g_ptr_array_index(config->disks, 2))->volume, "old.img");
-    p = vdc_reconcile_plan(w, NULL, config, NULL, NULL, false, NOW);
+    p = vdc_reconcile_plan(w, NULL, config, NULL, NULL, fake_arrays, NULL, false, NOW);
     g_autofree char *s2 = steps_str(p);
     assert_string_equal(s2, "ensure-volume(fast/c.img,3GiB) define");
     vdc_plan_free(p);
@@ -634,7 +716,7 @@ static char *plan_against_xml(const char *spec_json, const char *xml, enum vdc_v
     config->persistent = true;
     config->autostart = w->spec->autostart;
     struct vdc_memo memo = {0};
-    struct vdc_plan *p = vdc_reconcile_plan(w, xml, config, NULL, &memo, false, NOW);
+    struct vdc_plan *p = vdc_reconcile_plan(w, xml, config, NULL, &memo, fake_arrays, NULL, false, NOW);
     char *steps = steps_str(p);
     *drift = g_strdup(p->drift);
     vdc_plan_free(p);
@@ -653,13 +735,15 @@ static void test_plan_own_definition_is_in_sync(void **state)
     static const char *specs[] = {
         SPEC(RUNNING),
         SPEC(SHUTOFF FILE_DISK NIC_MAC),
+        SPEC(LUN_DISK NIC_MAC),
+        SPEC(LUN_CHAP),
         "{\"vcpus\": 1, \"memory_mib\": 64}",
         "{\"vcpus\": 16, \"memory_mib\": 65536, \"description\": \"big\"}",
     };
     for (size_t i = 0; i < G_N_ELEMENTS(specs); i++) {
         struct vdc_want *w = want_new(specs[i], 1, NULL);
         g_autofree char *xml =
-            vdc_spec_domain_xml(w->spec, w->name, w->uuid, "test", NULL, NULL, NULL);
+            vdc_spec_domain_xml(w->spec, w->name, w->uuid, "test", fake_arrays, NULL, NULL);
         assert_non_null(xml);
         /* what hv_parse_domain_xml makes of it */
         struct hv_vm *vm = hv_vm_new();
@@ -734,6 +818,39 @@ static void test_plan_maximum_and_current_memory_from_xml(void **state)
     }
 }
 
+/* A LUN disk whose array nobody can place (no lookup, or an array the
+ * lookup does not know) matches no disk: the planner never calls the
+ * definition in sync. */
+static void test_plan_lun_unresolved(void **state)
+{
+    (void)state;
+    struct vdc_want *w = want_new(SPEC(LUN_DISK), 1, NULL);
+    struct hv_vm *config = facts_of(w, VDC_VM_RUNNING);
+    struct vdc_plan *p = vdc_reconcile_plan(w, NULL, config, NULL, NULL, NULL, NULL, false, NOW);
+    g_autofree char *s1 = steps_str(p);
+    assert_string_equal(s1, "define");
+    assert_string_equal(p->drift, "disks");
+    vdc_plan_free(p);
+    /* array1 known to the lookup: in sync */
+    p = vdc_reconcile_plan(w, NULL, config, NULL, NULL, fake_arrays, NULL, false, NOW);
+    assert_int_equal(p->steps->len, 0);
+    assert_string_equal(p->drift, "");
+    vdc_plan_free(p);
+    config->state = VDC_VM_SHUTOFF;
+    vdc_want_free(w);
+
+    /* the same definition, a spec naming an array the lookup does not know */
+    w = want_new(SPEC(", \"disks\": [{\"target\": \"vda\", \"array\": \"gone\", \"lun\": 1}]"), 1,
+                 NULL);
+    p = vdc_reconcile_plan(w, NULL, config, NULL, NULL, fake_arrays, NULL, false, NOW);
+    g_autofree char *s2 = steps_str(p);
+    assert_string_equal(s2, "define start");
+    assert_non_null(strstr(p->drift, "disks"));
+    vdc_plan_free(p);
+    hv_vm_free(config);
+    vdc_want_free(w);
+}
+
 static void test_want_mac(void **state)
 {
     (void)state;
@@ -768,7 +885,7 @@ static void test_bug_plan_pmsuspended_is_active(void **state)
 
     struct vdc_want *w = want_new(WEB(SHUTOFF), 1, NULL);
     struct hv_vm *config = facts_of(w, VDC_VM_SUSPENDED);
-    struct vdc_plan *p = vdc_reconcile_plan(w, NULL, config, NULL, NULL, false, NOW);
+    struct vdc_plan *p = vdc_reconcile_plan(w, NULL, config, NULL, NULL, fake_arrays, NULL, false, NOW);
     char *s1 = steps_str(p);
     if (p->steps->len == 0 || p->drift[0] == '\0')
         g_string_append_printf(bad, "\n  want shutoff, VM pm-suspended: steps [%s], drift \"%s\" "
@@ -776,7 +893,7 @@ static void test_bug_plan_pmsuspended_is_active(void **state)
     vdc_plan_free(p);
 
     w->deleting = true;
-    p = vdc_reconcile_plan(w, NULL, config, NULL, NULL, false, NOW);
+    p = vdc_reconcile_plan(w, NULL, config, NULL, NULL, fake_arrays, NULL, false, NOW);
     char *s2 = steps_str(p);
     if (!p->blocked)
         g_string_append_printf(bad, "\n  deleting, VM pm-suspended, prune off: steps [%s], "
@@ -1718,6 +1835,94 @@ static void test_rc_not_ours(void **state)
     assert_false(entry_exists("web-3"));
 }
 
+/* Adds configured array @name to the model, as the daemon does at start. */
+static void add_array(const char *name, const char *portal, const char *iqn, const char *user)
+{
+    struct vdc_array_config c = {
+        .name = (char *)name, .driver = (char *)"tgt", .portal = (char *)portal,
+        .target = (char *)iqn, .backing_dir = (char *)"/srv/a", .chap_user = (char *)user,
+        .chap_password = user ? (char *)"S3cret-chap-pw" : NULL};
+    vdc_model_add_array(&c);
+}
+
+/* The first disk of the fake's definition of @uuid: "iscsi IQN/LUN host:port". */
+static char *fake_disk0(struct fx *fx, const char *uuid)
+{
+    struct hv_vm *vm = fake_parse(fake_get(fx, uuid));
+    char *out = g_strdup("(no disk)");
+    if (vm->disks->len) {
+        const struct hv_disk *d = g_ptr_array_index(vm->disks, 0);
+        g_free(out);
+        out = g_strdup_printf("%s %s %s:%d", d->protocol ? d->protocol : "(null)",
+                              d->name ? d->name : "(null)", d->host ? d->host : "(null)",
+                              d->port);
+    }
+    hv_vm_free(vm);
+    return out;
+}
+
+/* A LUN disk of a configured array: defined as the iSCSI disk on the
+ * array's portal (from the configuration in the model), the CHAP user and
+ * the libvirt secret's usage in it, never the password; pointed elsewhere
+ * behind our back, it is put back. */
+static void test_rc_lun_disk(void **state)
+{
+    struct fx *fx = *state;
+    add_array("array1", "127.0.0.1:3270", IQN1, NULL);
+    add_array("array2", "[::1]", IQN2, "vdcfs-u");
+    g_autofree char *fname = put_entry(
+        "web-1",
+        SPEC(", \"disks\": [{\"target\": \"vda\", \"array\": \"array1\", \"lun\": 1}, "
+             "{\"target\": \"vdb\", \"array\": \"array2\", \"lun\": 2}]"),
+        1, UUID1, "alpha", false, NULL);
+    reconcile(fx, fname, false);
+    LOG_IS(fx, "define web-1;start web-1;");
+    check_cond(fname, VDC_COND_IN_SYNC, VDC_COND_TRUE, "InSync", NULL);
+    g_autofree char *d0 = fake_disk0(fx, UUID1);
+    assert_string_equal(d0, "iscsi " IQN1 "/1 127.0.0.1:3270");
+    struct fvm *v = fake_get(fx, UUID1);
+    assert_non_null(strstr(v->xml, "<host name=\"::1\" port=\"3260\"/>"));
+    assert_non_null(strstr(v->xml, "<auth username=\"vdcfs-u\">"));
+    assert_non_null(strstr(v->xml, "<secret type=\"iscsi\" usage=\"vdcfs-array2\"/>"));
+    assert_null(strstr(v->xml, "S3cret"));
+    /* one <auth>: array1 has no CHAP */
+    assert_null(strstr(strstr(v->xml, "<auth") + 1, "<auth"));
+
+    /* nothing to do the second time */
+    reconcile(fx, fname, false);
+    LOG_IS(fx, "");
+
+    /* pointed at another LUN, another portal port, another host: put back */
+    static const char *const edits[][2] = {
+        {IQN1 "/1", IQN1 "/3"},
+        {"port=\"3270\"", "port=\"3260\""},
+        {"name=\"127.0.0.1\"", "name=\"10.1.1.1\""},
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(edits); i++) {
+        v = fake_get(fx, UUID1);
+        edit_xml(v, edits[i][0], edits[i][1]);
+        reconcile(fx, fname, false);
+        LOG_IS(fx, "define web-1;");
+        g_autofree char *again = fake_disk0(fx, UUID1);
+        assert_string_equal(again, "iscsi " IQN1 "/1 127.0.0.1:3270");
+        check_cond(fname, VDC_COND_IN_SYNC, VDC_COND_TRUE, "InSync", NULL);
+    }
+}
+
+/* A spec (from the state directory) naming an array the configuration no
+ * longer has: nothing is defined, Applied says why. */
+static void test_rc_lun_unknown_array(void **state)
+{
+    struct fx *fx = *state;
+    add_array("array1", "127.0.0.1", IQN1, NULL);
+    g_autofree char *fname = put_entry(
+        "web-1", SPEC(", \"disks\": [{\"target\": \"vda\", \"array\": \"old-array\", \"lun\": 1}]"),
+        1, UUID1, "alpha", false, NULL);
+    reconcile(fx, fname, false);
+    LOG_IS(fx, "");
+    check_cond(fname, VDC_COND_APPLIED, VDC_COND_FALSE, "Failed", "old-array");
+}
+
 /* Names are text in the XML, never markup. */
 static void test_rc_xml_metacharacters(void **state)
 {
@@ -1848,6 +2053,7 @@ int main(void)
         cmocka_unit_test(test_plan_several_volumes),
         cmocka_unit_test(test_plan_own_definition_is_in_sync),
         cmocka_unit_test(test_plan_maximum_and_current_memory_from_xml),
+        cmocka_unit_test(test_plan_lun_unresolved),
         cmocka_unit_test(test_want_mac),
         cmocka_unit_test(test_bug_plan_pmsuspended_is_active),
         T(test_rc_create_running),
@@ -1866,6 +2072,8 @@ int main(void)
         T(test_rc_delete_running),
         T(test_rc_delete_never_defined),
         T(test_rc_not_ours),
+        T(test_rc_lun_disk),
+        T(test_rc_lun_unknown_array),
         T(test_rc_xml_metacharacters),
         T(test_bug_shutdown_grace_not_renewed),
         T(test_bug_memo_outlives_deleted_entry),

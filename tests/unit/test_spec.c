@@ -723,21 +723,36 @@ static void test_round_trip(void **state)
 #define UUID "c7a5fdbd-cdaf-9455-926a-d65c16db1809"
 #define IQN "iqn.2024-01.com.example:storage.array1"
 
+/* The CHAP password of the fake's arrays with CHAP: known to the
+ * configuration, never to the lookup, never in the XML. */
+#define CHAP_PASSWORD "S3cret-chap-pw"
+
 struct lookup_log {
     unsigned calls;
     char last[64];
     const char *iqn;
+    const char *chap_user;    /* array1's CHAP user; NULL: array1 has no CHAP */
+    const char *other_array;  /* one more array the fake knows, with chap_user */
 };
 
-static bool lookup(const char *array, char **host, int *port, char **iqn, void *data)
+static bool lookup(const char *array, char **host, int *port, char **iqn, char **chap_user,
+                   void *data)
 {
     struct lookup_log *log = data;
     log->calls++;
     g_strlcpy(log->last, array, sizeof log->last);
-    if (strcmp(array, "array1") == 0) {
+    if (strcmp(array, "array1") == 0 || g_strcmp0(array, log->other_array) == 0) {
         *host = g_strdup("10.0.0.5");
         *port = 3260;
         *iqn = g_strdup(log->iqn ? log->iqn : IQN);
+        *chap_user = g_strdup(log->chap_user);
+        return true;
+    }
+    if (strcmp(array, "array3") == 0) {
+        *host = g_strdup("san3.example");
+        *port = 3261;
+        *iqn = g_strdup("iqn.2024-01.com.example:a3");
+        *chap_user = g_strdup("vdcfs-u");
         return true;
     }
     if (strcmp(array, "array2") == 0) {
@@ -749,20 +764,29 @@ static bool lookup(const char *array, char **host, int *port, char **iqn, void *
     return false;
 }
 
-static xmlDocPtr xml_of(const struct vdc_spec *spec, const char *name, const char *uuid,
-                        struct lookup_log *log)
+/* The domain XML of @spec, parsed; *@text (when given) gets its text. */
+static xmlDocPtr xml_text_of(const struct vdc_spec *spec, const char *name, const char *uuid,
+                             struct lookup_log *log, char **text)
 {
     g_autoptr(GError) err = NULL;
     char *xml = vdc_spec_domain_xml(spec, name, uuid, NULL, lookup, log, &err);
     if (!xml)
         fail_msg("no domain XML: %s", err ? err->message : "no message");
     assert_null(err);
+    if (text)
+        *text = g_strdup(xml);
     xmlDocPtr doc = xmlReadMemory(xml, (int)strlen(xml), "domain.xml", NULL,
                                   XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
     if (!doc)
         fail_msg("domain XML does not parse:\n%s", xml);
     g_free(xml);
     return doc;
+}
+
+static xmlDocPtr xml_of(const struct vdc_spec *spec, const char *name, const char *uuid,
+                        struct lookup_log *log)
+{
+    return xml_text_of(spec, name, uuid, log, NULL);
 }
 
 static char *xp_str(xmlDocPtr doc, const char *expr)
@@ -1019,6 +1043,91 @@ static void test_xml_hostile_iqn(void **state)
     xmlFreeDoc(doc);
 }
 
+/* A LUN of an array without CHAP: an iSCSI network disk on the portal,
+ * no <auth>. */
+static void test_xml_lun_without_chap(void **state)
+{
+    (void)state;
+    g_autoptr(vdc_spec) spec =
+        parse_ok(DISK("{\"target\": \"vdb\", \"array\": \"array1\", \"lun\": 1}"));
+    struct lookup_log log = {0};
+    xmlDocPtr doc = xml_of(spec, "h", NULL, &log);
+    assert_xp_count(doc, "/domain/devices/disk", 1);
+    assert_xp(doc, "/domain/devices/disk/@type", "network");
+    assert_xp(doc, "/domain/devices/disk/@device", "disk");
+    assert_xp(doc, "/domain/devices/disk/source/@protocol", "iscsi");
+    assert_xp(doc, "/domain/devices/disk/source/@name", IQN "/1");
+    assert_xp_count(doc, "/domain/devices/disk/source/host", 1);
+    assert_xp(doc, "/domain/devices/disk/source/host/@name", "10.0.0.5");
+    assert_xp(doc, "/domain/devices/disk/source/host/@port", "3260");
+    assert_xp(doc, "/domain/devices/disk/target/@dev", "vdb");
+    assert_xp(doc, "/domain/devices/disk/target/@bus", "virtio");
+    assert_xp_count(doc, "//auth", 0);
+    assert_xp_count(doc, "//secret", 0);
+    xmlFreeDoc(doc);
+}
+
+/* A LUN of an array with CHAP: <auth> names the user and the libvirt
+ * secret (usage "vdcfs-<array>"); the password is nowhere. */
+static void test_xml_lun_with_chap(void **state)
+{
+    (void)state;
+    g_autoptr(vdc_spec) spec = parse_ok(
+        DISKS("{\"target\": \"sda\", \"array\": \"array3\", \"lun\": 2}, "
+              "{\"target\": \"sdb\", \"array\": \"array1\", \"lun\": 5}"));
+    struct lookup_log log = {0};
+    g_autofree char *text = NULL;
+    xmlDocPtr doc = xml_text_of(spec, "h", NULL, &log, &text);
+    assert_xp(doc, "/domain/devices/disk[1]/source/@protocol", "iscsi");
+    assert_xp(doc, "/domain/devices/disk[1]/source/@name", "iqn.2024-01.com.example:a3/2");
+    assert_xp(doc, "/domain/devices/disk[1]/source/host/@name", "san3.example");
+    assert_xp(doc, "/domain/devices/disk[1]/source/host/@port", "3261");
+    assert_xp_count(doc, "/domain/devices/disk[1]/source/auth", 1);
+    assert_xp_count(doc, "/domain/devices/disk[1]/auth", 0);
+    assert_xp(doc, "/domain/devices/disk[1]/source/auth/@username", "vdcfs-u");
+    assert_xp_count(doc, "/domain/devices/disk[1]/source/auth/@*", 1);
+    assert_xp_count(doc, "/domain/devices/disk[1]/source/auth/*", 1);
+    assert_xp(doc, "/domain/devices/disk[1]/source/auth/secret/@type", "iscsi");
+    assert_xp(doc, "/domain/devices/disk[1]/source/auth/secret/@usage", "vdcfs-array3");
+    assert_xp_count(doc, "/domain/devices/disk[1]/source/auth/secret/@*", 2);
+    /* the disk without CHAP next to it has none */
+    assert_xp_count(doc, "/domain/devices/disk[2]//auth", 0);
+    assert_xp_count(doc, "//auth", 1);
+    if (strstr(text, CHAP_PASSWORD) || strstr(text, "password") || strstr(text, "passwd"))
+        fail_msg("the domain XML has a password in it:\n%s", text);
+    xmlFreeDoc(doc);
+}
+
+/* A CHAP user and an array name that would break hand-made XML are
+ * attribute values, unchanged; nothing is added to the document. */
+static void test_xml_lun_chap_hostile_names(void **state)
+{
+    (void)state;
+    static const char *const users[] = {"a'b\"<c>&d", "u'/><secret usage='x'/><x y='",
+                                        "]]>&amp;\n<!--"};
+    g_autoptr(vdc_spec) spec = parse_ok(DISK(
+        "{\"target\": \"vda\", \"array\": \"a'b\\\"<c>&d\", \"lun\": 4}"));
+    for (size_t i = 0; i < G_N_ELEMENTS(users); i++) {
+        struct lookup_log log = {.chap_user = users[i], .other_array = "a'b\"<c>&d"};
+        g_autofree char *text = NULL;
+        xmlDocPtr doc = xml_text_of(spec, "h", NULL, &log, &text);
+        assert_string_equal(log.last, "a'b\"<c>&d");
+        assert_xp_count(doc, "//auth", 1);
+        assert_xp_count(doc, "//secret", 1);
+        assert_xp_count(doc, "//x", 0);
+        assert_xp_count(doc, "//comment()", 0);
+        assert_xp_count(doc, "/domain/devices/disk/source/auth/@*", 1);
+        assert_xp_count(doc, "/domain/devices/disk/source/auth/secret/@*", 2);
+        g_autofree char *user = xp_str(doc, "/domain/devices/disk/source/auth/@username");
+        if (strcmp(user, users[i]) != 0)
+            fail_msg("users[%zu]: username is \"%s\":\n%s", i, user, text);
+        assert_xp(doc, "/domain/devices/disk/source/auth/secret/@usage", "vdcfs-a'b\"<c>&d");
+        assert_xp(doc, "/domain/devices/disk/source/@name", IQN "/4");
+        assert_null(strstr(text, "<c>"));
+        xmlFreeDoc(doc);
+    }
+}
+
 /* Every MAC case the parser accepts reaches the XML. */
 static void test_xml_macs(void **state)
 {
@@ -1059,6 +1168,9 @@ int main(void)
         cmocka_unit_test(test_xml_hostile_names),
         cmocka_unit_test(test_xml_hostile_values),
         cmocka_unit_test(test_xml_hostile_iqn),
+        cmocka_unit_test(test_xml_lun_without_chap),
+        cmocka_unit_test(test_xml_lun_with_chap),
+        cmocka_unit_test(test_xml_lun_chap_hostile_names),
         cmocka_unit_test(test_xml_macs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
