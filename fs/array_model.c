@@ -100,13 +100,15 @@ static bool used_by_changed(struct vdc_lun *l)
     return changed;
 }
 
-static void lun_render(struct vdc_lun *l)
+/* Returns whether what the LUN shows changed. */
+static bool lun_render(struct vdc_lun *l)
 {
     bool changed =
         set_content(&l->info_json, vdc_json_file(lun_json(l)), VDC_INO(l->o.id, VDC_LUN_INFO));
     changed |= used_by_changed(l);
     if (changed)
         obj_touch(&l->o);
+    return changed;
 }
 
 static void lun_free(struct vdc_lun *l)
@@ -152,9 +154,9 @@ static struct vdc_lun_facts *take_facts(GPtrArray *facts, unsigned lun)
 
 /* Puts @m (consumed) with its facts into @map, reusing the object of the
  * same LUN number so that its inode stays.  Returns whether the listing
- * changed. */
+ * changed; appends the LUN's number to @changed when what it shows did. */
 static bool lun_upsert(struct vdc_array *a, GHashTable *map, struct array_lun *m,
-                       struct vdc_lun_facts *f)
+                       struct vdc_lun_facts *f, GArray *changed)
 {
     g_autofree char *fname = g_strdup_printf("%u", m->lun);
     struct vdc_lun *l = g_hash_table_lookup(map, fname);
@@ -171,7 +173,8 @@ static bool lun_upsert(struct vdc_array *a, GHashTable *map, struct array_lun *m
     vdc_lun_facts_free(l->facts);
     l->mgmt = m;
     l->facts = f;
-    lun_render(l);
+    if (lun_render(l))
+        g_array_append_val(changed, m->lun);
     return added;
 }
 
@@ -208,10 +211,12 @@ void vdc_model_array_sync(unsigned index, GPtrArray *mgmt, GPtrArray *facts, uin
 {
     write_lock();
     struct vdc_array *a = g_ptr_array_index(vdc_model.arrays, index);
+    bool was_connected = a->connected;
     array_connected(a);
     a->capacity = capacity;
     a->allocation = allocation;
     g_autoptr(GHashTable) seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    g_autoptr(GArray) facts_changed = g_array_new(FALSE, FALSE, sizeof(unsigned));
     bool luns_changed = false, snaps_changed = false;
     for (guint i = 0; i < mgmt->len; i++) {
         struct array_lun *m = g_ptr_array_index(mgmt, i);
@@ -222,14 +227,17 @@ void vdc_model_array_sync(unsigned index, GPtrArray *mgmt, GPtrArray *facts, uin
         }
         g_hash_table_add(seen, g_strdup_printf("%u", m->lun));
         bool disk = m->role == ARRAY_LUN_DISK;
-        bool added = lun_upsert(a, disk ? a->luns : a->snapshots, m, take_facts(facts, m->lun));
+        bool added = lun_upsert(a, disk ? a->luns : a->snapshots, m, take_facts(facts, m->lun),
+                                facts_changed);
         if (disk)
             luns_changed |= added;
         else
             snaps_changed |= added;
     }
-    luns_changed |= luns_prune(a->luns, seen, VDC_INO(a->o.id, VDC_ARRAY_LUNS));
-    snaps_changed |= luns_prune(a->snapshots, seen, 0);
+    bool luns_gone = luns_prune(a->luns, seen, VDC_INO(a->o.id, VDC_ARRAY_LUNS));
+    bool snaps_gone = luns_prune(a->snapshots, seen, 0);
+    luns_changed |= luns_gone;
+    snaps_changed |= snaps_gone;
     if (luns_changed)
         vdc_inval_inode(VDC_INO(a->o.id, VDC_ARRAY_LUNS));
     if (luns_changed || snaps_changed) {
@@ -241,6 +249,9 @@ void vdc_model_array_sync(unsigned index, GPtrArray *mgmt, GPtrArray *facts, uin
             vdc_inval_inode(VDC_INO(((struct vdc_lun *)v)->o.id, VDC_LUN_SNAPSHOTS));
     }
     array_render(a);
+    /* The VM disks on this array show its LUNs' facts and whether it
+     * answers: all of them when that or the set of LUNs changed. */
+    vmdisks_array_changed(a, !was_connected || luns_gone || snaps_gone ? NULL : facts_changed);
     write_unlock();
     g_ptr_array_free(mgmt, TRUE);
     if (facts) {
@@ -259,6 +270,8 @@ void vdc_model_array_down(unsigned index, const char *error)
     g_free(a->error);
     a->error = g_strdup(error);
     array_render(a);
+    if (news)
+        vmdisks_array_changed(a, NULL);
     write_unlock();
     if (news)
         vdc_events_emitf("array", a->name, NULL, "disconnected", "error", vdc_json_text(error),
@@ -300,11 +313,16 @@ json_t *vdc_lun_used_by(const char *iqn, unsigned lun)
     return names;
 }
 
-GBytes *vdc_lun_info(const struct vdc_lun *l)
+json_t *vdc_lun_info_json(const struct vdc_lun *l)
 {
     json_t *o = lun_json(l);
     json_object_set_new(o, "used_by", vdc_lun_used_by(l->array->target, l->mgmt->lun));
-    return vdc_json_file(o);
+    return o;
+}
+
+GBytes *vdc_lun_info(const struct vdc_lun *l)
+{
+    return vdc_json_file(vdc_lun_info_json(l));
 }
 
 static void array_free(struct vdc_array *a)

@@ -86,7 +86,7 @@ struct vdc_desired *vdc_desired_of_vm(const struct vdc_vm *vm)
 static void entry_inval(struct vdc_desired *d)
 {
     static const unsigned subs[] = {VDC_VM_DIR, VDC_VM_STATE, VDC_VM_STATUS, VDC_VM_DOMXML,
-                                    VDC_VM_SPEC};
+                                    VDC_VM_SPEC, VDC_VM_DISKS};
     for (size_t i = 0; i < G_N_ELEMENTS(subs); i++) {
         vdc_inval_inode(VDC_INO(d->o.id, subs[i]));
         if (d->vm)

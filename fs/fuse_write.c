@@ -188,8 +188,8 @@ static struct vdc_node dir_of(const struct vdc_node *n)
 
 static bool is_fixed_name(const char *name)
 {
-    static const char *const names[] = {"domain.xml", "power", "spec.json", "state",
-                                        "status.json"};
+    static const char *const names[] = {"disks",     "domain.xml", "power", "revert",
+                                        "snapshots", "spec.json",  "state", "status.json"};
     for (size_t i = 0; i < G_N_ELEMENTS(names); i++)
         if (strcmp(names[i], name) == 0)
             return true;
@@ -592,6 +592,15 @@ void vdc_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
         fuse_reply_err(req, 0);
         return;
     }
+    /* disks/ and the directories in it are views of the VM's disks:
+     * removing one is a no-op as well (ENOENT for what is not there). */
+    if (rc == 0 && (dir.kind == VDC_N_VM_DISKS ||
+                    (dir.kind == VDC_N_VM && strcmp(name, "disks") == 0))) {
+        rc = vdc_tree_lookup(&dir, name, &child);
+        vdc_model_read_unlock();
+        fuse_reply_err(req, -rc);
+        return;
+    }
     if (rc == 0 && dir.kind != VDC_N_VMS)
         rc = dir.kind == VDC_N_VM ? -ENOTDIR : -EACCES;
     if (rc == 0)
@@ -617,7 +626,7 @@ void vdc_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
     struct vdc_ctl_target t = {0};
     vdc_model_read_lock();
     int rc = vdc_tree_resolve(parent, &dir);
-    if (rc == 0 && dir.kind != VDC_N_VM)
+    if (rc == 0 && dir.kind != VDC_N_VM && dir.kind != VDC_N_VMDISK)
         rc = dir.kind == VDC_N_VMS ? -EISDIR : -EACCES;
     if (rc == 0)
         rc = vdc_tree_lookup(&dir, name, &child);

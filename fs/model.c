@@ -202,23 +202,6 @@ void vdc_model_host_disconnected(unsigned index, const char *error)
 
 /* --- VMs ------------------------------------------------------------ */
 
-/* Keeps the VM's iSCSI disks ("<iqn>/<lun>", as libvirt names the
- * source), so that a LUN can tell which VMs use it. */
-static void vm_note_iscsi_disks(struct vdc_vm *vm, const struct hv_vm *facts)
-{
-    g_autoptr(GStrvBuilder) b = g_strv_builder_new();
-    bool any = false;
-    for (guint i = 0; facts->disks && i < facts->disks->len; i++) {
-        const struct hv_disk *d = g_ptr_array_index(facts->disks, i);
-        if (d->source == HV_DISK_NETWORK && g_strcmp0(d->protocol, "iscsi") == 0 && d->name) {
-            g_strv_builder_add(b, d->name);
-            any = true;
-        }
-    }
-    g_strfreev(vm->iscsi_disks);
-    vm->iscsi_disks = any ? g_strv_builder_end(b) : NULL;
-}
-
 /* Renders status.json from @facts, or, without facts, from the last
  * status.json with the current state; invalidates what changed. */
 static void vm_render(struct vdc_vm *vm, const struct hv_vm *facts, enum vdc_vm_state before)
@@ -226,7 +209,7 @@ static void vm_render(struct vdc_vm *vm, const struct hv_vm *facts, enum vdc_vm_
     GBytes *status;
     if (facts) {
         status = vdc_render_vm_status(facts, vm->host->name, vm->state);
-        vm_note_iscsi_disks(vm, facts);
+        vmdisks_sync(vm, facts); /* disks/, and the iSCSI disks a LUN's used_by names */
     } else {
         GBytes *last = vdc_ztext_unpack(vm->status_json);
         status = vdc_render_vm_status_state(last, vm->state);
@@ -369,6 +352,7 @@ static void vm_free(struct vdc_vm *vm)
     g_free(vm->display);
     g_clear_pointer(&vm->domain_xml, g_bytes_unref);
     g_clear_pointer(&vm->status_json, g_bytes_unref);
+    vmdisks_free(vm);
     g_strfreev(vm->iscsi_disks);
     g_free(vm);
 }

@@ -35,4 +35,15 @@ void scratch_free_all(void);
 void arrays_free_all(void); /* array_model.c */
 void snapshots_free_all(void); /* snapshot_model.c */
 
+/* vmdisk_model.c: a VM's disks/.  vmdisks_sync brings vm->disks and
+ * vm->iscsi_disks in line with @facts and invalidates what changed;
+ * vmdisks_free frees them (the VM is going).  vmdisks_array_changed: what
+ * array @a shows changed, for the LUNs numbered in @luns (a GArray of
+ * unsigned) or, when NULL, for all of them: the info.json of every disk
+ * on them is invalidated. */
+struct vdc_array;
+void vmdisks_sync(struct vdc_vm *vm, const struct hv_vm *facts);
+void vmdisks_free(struct vdc_vm *vm);
+void vmdisks_array_changed(const struct vdc_array *a, const GArray *luns);
+
 #endif

@@ -17,6 +17,7 @@ void vdc_tree_init(void)
     vdc_tree_pools_register(node_ops);
     vdc_tree_arrays_register(node_ops);
     vdc_tree_snapshots_register(node_ops);
+    vdc_tree_vmdisks_register(node_ops);
 }
 
 struct vdc_node vdc_node_static(enum vdc_node_kind kind, unsigned sub)
@@ -96,12 +97,19 @@ static enum vdc_node_kind object_kind(enum vdc_obj_type type, unsigned sub)
 {
     static const enum vdc_node_kind host[] = {VDC_N_HOST, VDC_N_HOST_INFO, VDC_N_HOST_VMS,
                                               VDC_N_HOST_POOLS};
-    static const enum vdc_node_kind vm[] = {VDC_N_VM,        VDC_N_VM_STATE,    VDC_N_VM_STATUS,
-                                            VDC_N_VM_DOMXML, VDC_N_HOST_VMLINK, VDC_N_VM_SPEC,
-                                            VDC_N_VM_POWER,  VDC_N_VM_SNAPS,    VDC_N_VM_REVERT};
-    static const enum vdc_node_kind desired[] = {VDC_N_VM,        VDC_N_VM_STATE, VDC_N_VM_STATUS,
-                                                 VDC_N_VM_DOMXML, VDC_N_NONE,     VDC_N_VM_SPEC,
-                                                 VDC_N_VM_POWER,  VDC_N_VM_SNAPS, VDC_N_VM_REVERT};
+    static const enum vdc_node_kind vm[] = {
+        [VDC_VM_DIR] = VDC_N_VM,          [VDC_VM_STATE] = VDC_N_VM_STATE,
+        [VDC_VM_STATUS] = VDC_N_VM_STATUS, [VDC_VM_DOMXML] = VDC_N_VM_DOMXML,
+        [VDC_VM_HOSTLINK] = VDC_N_HOST_VMLINK, [VDC_VM_SPEC] = VDC_N_VM_SPEC,
+        [VDC_VM_POWER] = VDC_N_VM_POWER,  [VDC_VM_SNAPS] = VDC_N_VM_SNAPS,
+        [VDC_VM_REVERT] = VDC_N_VM_REVERT, [VDC_VM_DISKS] = VDC_N_VM_DISKS};
+    /* The same files, but no host symlink (VDC_N_NONE). */
+    static const enum vdc_node_kind desired[] = {
+        [VDC_VM_DIR] = VDC_N_VM,          [VDC_VM_STATE] = VDC_N_VM_STATE,
+        [VDC_VM_STATUS] = VDC_N_VM_STATUS, [VDC_VM_DOMXML] = VDC_N_VM_DOMXML,
+        [VDC_VM_HOSTLINK] = VDC_N_NONE,   [VDC_VM_SPEC] = VDC_N_VM_SPEC,
+        [VDC_VM_POWER] = VDC_N_VM_POWER,  [VDC_VM_SNAPS] = VDC_N_VM_SNAPS,
+        [VDC_VM_REVERT] = VDC_N_VM_REVERT, [VDC_VM_DISKS] = VDC_N_VM_DISKS};
     static const enum vdc_node_kind scratch[] = {VDC_N_SCRATCH};
     static const enum vdc_node_kind hpool[] = {VDC_N_HPOOL, VDC_N_HPOOL_INFO,
                                                VDC_N_HPOOL_VOLS};
@@ -112,6 +120,7 @@ static enum vdc_node_kind object_kind(enum vdc_obj_type type, unsigned sub)
     static const enum vdc_node_kind vmsnap[] = {VDC_N_SNAP, VDC_N_SNAP_INFO, VDC_N_SNAP_DOMXML,
                                                 VDC_N_SNAP_DISKS};
     static const enum vdc_node_kind snapdisk[] = {VDC_N_SNAP_IMG};
+    static const enum vdc_node_kind vmdisk[] = {VDC_N_VMDISK, VDC_N_VMDISK_INFO};
 #define PICK(a) return sub < G_N_ELEMENTS(a) ? a[sub] : VDC_N_NONE
     switch (type) {
     case VDC_OBJ_HOST:
@@ -136,6 +145,8 @@ static enum vdc_node_kind object_kind(enum vdc_obj_type type, unsigned sub)
         PICK(vmsnap);
     case VDC_OBJ_SNAPDISK:
         PICK(snapdisk);
+    case VDC_OBJ_VMDISK:
+        PICK(vmdisk);
     }
 #undef PICK
     return VDC_N_NONE;

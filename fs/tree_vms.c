@@ -1,4 +1,5 @@
 /* tree_vms.c — vms/<vm>/{spec.json, power, state, status.json, domain.xml}
+ * (disks/ is tree_vmdisks.c's, snapshots/ tree_snapshots.c's)
  *
  * A directory in vms/ is either a desired entry (desired.h: made with
  * mkdir, or with a spec) or, for a VM nobody wrote a spec for, the VM
@@ -65,6 +66,7 @@ static void vms_list(const struct vdc_node *dir, GArray *out)
 /* --- vms/<vm>/ -------------------------------------------------------- */
 
 static const struct vdc_fixed_child vm_files[] = {
+    {"disks", VDC_N_VM_DISKS, VDC_VM_DISKS},
     {"domain.xml", VDC_N_VM_DOMXML, VDC_VM_DOMXML},
     {"power", VDC_N_VM_POWER, VDC_VM_POWER},
     {"revert", VDC_N_VM_REVERT, VDC_VM_REVERT},
@@ -73,6 +75,11 @@ static const struct vdc_fixed_child vm_files[] = {
     {"state", VDC_N_VM_STATE, VDC_VM_STATE},
     {"status.json", VDC_N_VM_STATUS, VDC_VM_STATUS},
 };
+
+struct vdc_vm *vdc_vmdir_vm(const struct vdc_node *n)
+{
+    return vm_of(n);
+}
 
 const char *vdc_vmdir_uuid(const struct vdc_node *n)
 {
@@ -84,8 +91,8 @@ const char *vdc_vmdir_uuid(const struct vdc_node *n)
 }
 
 /* Which files a VM directory has: all of them with a VM; without one,
- * domain.xml and revert are not there, snapshots/ only when it has some
- * (its host is away), and a directory made with mkdir has no spec.json
+ * domain.xml, revert and disks/ are not there, snapshots/ only when it
+ * has some (its host is away), and a directory made with mkdir has no spec.json
  * (nor power) until a spec is written into it. */
 static bool vm_has_file(const struct vdc_node *dir, enum vdc_node_kind kind)
 {
@@ -95,6 +102,7 @@ static bool vm_has_file(const struct vdc_node *dir, enum vdc_node_kind kind)
     switch (kind) {
     case VDC_N_VM_DOMXML:
     case VDC_N_VM_REVERT:
+    case VDC_N_VM_DISKS:
         return false;
     case VDC_N_VM_SNAPS:
         return d && d->uuid[0] && vdc_snapshot_count(d->uuid) > 0;

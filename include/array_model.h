@@ -82,5 +82,8 @@ struct json_t *vdc_lun_used_by(const char *iqn, unsigned lun);
 
 /* For the tree: info.json of a LUN with used_by filled in (new ref). */
 GBytes *vdc_lun_info(const struct vdc_lun *l);
+/* Read lock held.  The same document as a JSON object (a new reference):
+ * what a VM disk's info.json shows of its LUN (vmdisk_model.h). */
+struct json_t *vdc_lun_info_json(const struct vdc_lun *l);
 
 #endif

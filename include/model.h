@@ -40,6 +40,7 @@ enum vdc_obj_type {
     VDC_OBJ_LUN,     /* one LUN of an array, a disk or a snapshot (array_model.h) */
     VDC_OBJ_VMSNAP,  /* a VM snapshot (snapshot_model.h) */
     VDC_OBJ_SNAPDISK, /* a disk image of a VM snapshot (snapshot_model.h) */
+    VDC_OBJ_VMDISK,   /* a disk of a VM: vms/<vm>/disks/<target>/ (vmdisk_model.h) */
 };
 
 /* The files of each object type ("sub" in VDC_INO). */
@@ -47,7 +48,8 @@ enum { VDC_HOST_DIR = 0, VDC_HOST_INFO, VDC_HOST_VMS, VDC_HOST_POOLS };
 /* A VM directory's files; a desired entry (desired.h) uses the same
  * numbers for the same files. */
 enum { VDC_VM_DIR = 0, VDC_VM_STATE, VDC_VM_STATUS, VDC_VM_DOMXML, VDC_VM_HOSTLINK, VDC_VM_SPEC,
-       VDC_VM_POWER, VDC_VM_SNAPS, VDC_VM_REVERT };
+       VDC_VM_POWER, VDC_VM_SNAPS, VDC_VM_REVERT, VDC_VM_DISKS };
+enum { VDC_VMDISK_DIR = 0, VDC_VMDISK_INFO };
 enum { VDC_SNAP_DIR = 0, VDC_SNAP_INFO, VDC_SNAP_DOMXML, VDC_SNAP_DISKS };
 enum { VDC_SNAPDISK_IMG = 0 };
 enum { VDC_HPOOL_DIR = 0, VDC_HPOOL_INFO, VDC_HPOOL_VOLS };
@@ -57,6 +59,7 @@ enum { VDC_ARRAY_DIR = 0, VDC_ARRAY_INFO, VDC_ARRAY_LUNS };
 enum { VDC_LUN_DIR = 0, VDC_LUN_INFO, VDC_LUN_SNAPSHOTS };
 
 struct vdc_desired;
+struct vdc_vmdisk;
 
 struct vdc_obj {
     uint64_t id;
@@ -97,6 +100,10 @@ struct vdc_vm {
     /* Its iSCSI disks as "<iqn>/<lun>", or NULL when it has none: what
      * an array LUN's used_by is made of (array_model.h). */
     GStrv iscsi_disks;
+    /* vms/<vm>/disks/: one small object per disk (each directory needs an
+     * inode), NULL-terminated, owned; NULL when it has none.  What a disk
+     * shows is read from status.json when asked (vmdisk_model.h). */
+    struct vdc_vmdisk **disks;
 };
 
 /* The content of vms/<vm>/state for @state: shared, never freed. */

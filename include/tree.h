@@ -1,9 +1,10 @@
 /* tree.h — what the tree looks like: paths to node kinds to content.
  *
  * One source file per subtree (tree_root.c, tree_hosts.c, tree_vms.c,
- * tree_pools.c, tree_arrays.c) describes its node kinds with a struct vdc_node_ops; the
- * FUSE layer (fuse_ll.c) only dispatches through vdc_tree_*.  Everything
- * here runs with the model read lock held and never blocks.
+ * tree_pools.c, tree_arrays.c, tree_snapshots.c, tree_vmdisks.c)
+ * describes its node kinds with a struct vdc_node_ops; the FUSE layer
+ * (fuse_ll.c) only dispatches through vdc_tree_*.  Everything here runs
+ * with the model read lock held and never blocks.
  */
 #ifndef VDCFS_TREE_H
 #define VDCFS_TREE_H
@@ -26,6 +27,7 @@ enum vdc_node_kind {
     VDC_N_LUN_SNAPS,
     VDC_N_VM_SNAPS, VDC_N_VM_REVERT, VDC_N_SNAP, VDC_N_SNAP_INFO, VDC_N_SNAP_DOMXML,
     VDC_N_SNAP_DISKS, VDC_N_SNAP_IMG,
+    VDC_N_VM_DISKS, VDC_N_VMDISK, VDC_N_VMDISK_INFO,
     VDC_N_COUNT
 };
 
@@ -113,9 +115,13 @@ void vdc_tree_vms_register(struct vdc_node_ops *ops);
 void vdc_tree_pools_register(struct vdc_node_ops *ops);
 void vdc_tree_arrays_register(struct vdc_node_ops *ops);
 void vdc_tree_snapshots_register(struct vdc_node_ops *ops);
+void vdc_tree_vmdisks_register(struct vdc_node_ops *ops);
 
 /* The uuid of the VM a node of a VM directory (or of its snapshots/)
  * is about, or NULL when there is none yet.  Read lock held. */
 const char *vdc_vmdir_uuid(const struct vdc_node *n);
+/* The VM a node of a VM directory (or of its disks/) shows, or NULL
+ * when there is none yet.  Read lock held. */
+struct vdc_vm *vdc_vmdir_vm(const struct vdc_node *n);
 
 #endif

@@ -68,7 +68,8 @@ while IFS= read -r -d '' f; do
   [ "$(stat -c %s "$f")" -eq "$(cat "$f" | wc -c)" ] || { size_ok=0; echo "# size mismatch: $f"; }
 done < <(find "$M" -path "$M/events" -prune -o -type f -print0)
 check "stat size equals content length for every file" test $size_ok -eq 1
-check_eq "find sees every VM file (15 VMs x 5)" 75 "$(find "$M/vms" -type f | wc -l)"
+check_eq "find sees every VM file (15 VMs x 6, and an info.json per disk: 16)" 106 \
+  "$(find "$M/vms" -type f | wc -l)"
 
 mkdir -p "$T/copies"
 check "cp -r copies the tree" cp -r "$M/vms" "$T/copies/cp"
@@ -94,6 +95,30 @@ refused "symlinks" "Operation not permitted" ln -s x "$M/vms/web-1/link"
 check_eq "the tree is unchanged" running "$(cat "$M/vms/web-1/state")"
 check "statfs works" bash -c "stat -f -c %b '$M' >/dev/null"
 check "permissions are honest (0444 files)" test "$(stat -c %a "$M/vms/web-1/state")" = 444
+
+# --- vms/<vm>/disks/<target>/info.json: what is behind each disk -----------------
+D=$M/vms/db-1@alpha/disks
+check_eq "a VM directory has disks/" "disks domain.xml power revert snapshots spec.json state status.json" \
+  "$(ls "$M/vms/web-1" | xargs)"
+check_eq "one directory per disk, named by target" "vda vdb" "$(ls "$D" | xargs)"
+check_eq "a disk directory" "info.json" "$(ls "$D/vda" | xargs)"
+check_eq "a file disk" '{"type":"file","file":"/var/lib/libvirt/images/cache-1.qcow2"}' \
+  "$(jq -c .source "$M/vms/cache-1/disks/vda/info.json")"
+check_eq "a pool volume disk" '{"type":"volume","pool":"default","volume":"db-1-data.img"}' \
+  "$(jq -c .source "$D/vdb/info.json")"
+check_eq "target, bus, device as the VM has them" '"vdb" "virtio" "disk"' \
+  "$(jq -c '.target, .bus, .device' "$D/vdb/info.json" | xargs -d '\n')"
+check "not on an array: array, lun, lun_info, array_connected null" \
+  jqt '.array == null and .lun == null and .lun_info == null and .array_connected == null' "$D/vdb/info.json"
+check "an iSCSI disk of an array not configured here: the source, no array" \
+  jqt '.source.type == "network" and .source.protocol == "iscsi" and .source.port == 3260 and .array == null' \
+  "$D/vda/info.json"
+check_eq "the same source as status.json" "$(jq -c '.disks[1].source' "$M/vms/db-1@alpha/status.json")" \
+  "$(jq -c '.source | del(.type)' "$D/vdb/info.json")"
+check_eq "every disk of every VM has its directory" \
+  "$(cat "$M"/vms/*/status.json | jq -s 'map(.disks | length) | add')" "$(ls -d "$M"/vms/*/disks/* | wc -l)"
+refused "disk files are read-only" "Permission denied" bash -c "echo x > '$D/vdb/info.json'"
+refused "no new disk directories" "Permission denied" mkdir "$D/vdz"
 
 fusermount3 -u "$M"
 check "unmount works and the daemon exits" wait_until 10 bash -c "! pgrep -f 'vdcfs.* $M\$' >/dev/null"

@@ -109,7 +109,7 @@ check "the last good spec is still there" cmp -s "$T/good.json" "$V/web-3/spec.j
 
 # --- editors and rsync: temporary file + rename ----------------------------
 check "sed -i (temp file + rename)" sed -i 's/"vcpus": 8/"vcpus": 2/' "$V/web-3/spec.json"
-check_eq "no temporary file left" "domain.xml power spec.json state status.json" "$(ls -A "$V/web-3" | xargs)"
+check_eq "no temporary file left" "disks domain.xml power revert snapshots spec.json state status.json" "$(ls -A "$V/web-3" | xargs)"
 check "the renamed spec is in force" wait_until 20 sh -c "[ \"\$(jq .vcpus '$V/web-3/spec.json')\" = 2 ] && [ \"\$(virsh -c '$URI_B' vcpucount web-3 --maximum --config)\" = 2 ]"
 echo '{"vcpus": 1}' >"$V/web-3/notes.tmp"
 check "a temporary file is a plain file" test "$(cat "$V/web-3/notes.tmp")" = '{"vcpus": 1}'

@@ -292,7 +292,7 @@ static void test_vms_by_name(void **state)
                                                  mkvm("db-1", 2, VDC_VM_SHUTOFF), NULL));
     (void)a;
     assert_listing("/vms", "db-1,web-1");
-    assert_listing("/vms/web-1", "domain.xml,power,revert,snapshots,spec.json,state,status.json");
+    assert_listing("/vms/web-1", "disks,domain.xml,power,revert,snapshots,spec.json,state,status.json");
     assert_int_equal(tu_type("/vms/web-1"), S_IFDIR);
     assert_int_equal(tu_type("/vms/web-1/state"), S_IFREG);
     assert_content("/vms/web-1/state", "running\n");
@@ -724,7 +724,7 @@ static void test_stale_inodes(void **state)
     for (size_t i = 0; i < G_N_ELEMENTS(paths); i++)
         assert_int_equal(vdc_tree_resolve(inos[i], &n), 0);
     /* a file number the object does not have */
-    assert_int_equal(vdc_tree_resolve(VDC_INO(VDC_INO_ID(inos[0]), 9), &n), -ENOENT);
+    assert_int_equal(vdc_tree_resolve(VDC_INO(VDC_INO_ID(inos[0]), VDC_VM_DISKS + 1), &n), -ENOENT);
     /* static inodes */
     assert_int_equal(vdc_tree_resolve(VDC_INO(0, 0), &n), -ENOENT);
     assert_int_equal(vdc_tree_resolve(VDC_INO(0, VDC_STATIC_ARRAYS + 1), &n), -ENOENT);
