@@ -10,7 +10,7 @@ start_libvirtd A || { fail "libvirtd"; finish; }
 keep_default_open A
 URI_A="test+tcp://127.0.0.1:$LV_PORT_A/default"
 reflink_dir "$T/xfs" 512M
-start_tgtd a1 "$T/xfs/array1" 64M 32M 16M || { fail "tgtd"; finish; }
+start_tgtd a1 "$T/xfs/array1" 64M 32M 16M 16M || { fail "tgtd"; finish; }
 B1=$T/xfs/array1
 PORT_A1=${TGT_PORTAL_a1##*:}
 # Data at 4 MiB of LUN 1 and at 1 MiB of LUN 2; the rest is holes.
@@ -152,6 +152,27 @@ check "... the message in status.json" \
   "$M/vms/mixed-1/status.json"
 check "... and in /events" grep -q '"name":"mixed-1".*"event":"snapshot-failed"' "$M/events"
 check_eq "... mixed-1 still runs" running "$(domstate mixed-1)"
+
+# --- a VM with a spec: snapshot and revert, the reconciler keeps out of the way ----------------
+insync() { jqt '.conditions[] | select(.type=="InSync") | .status=="True"' "$M/vms/$1/status.json"; }
+mkdir "$M/vms/app-1"
+echo '{"host": "alpha", "vcpus": 1, "memory_mib": 128, "state": "running",
+ "disks": [{"target": "vda", "array": "array1", "lun": 4}]}' >"$M/vms/app-1/spec.json"
+check "app-1 (a spec with a LUN disk) converges" wait_until 30 insync app-1
+dd if=/dev/urandom of="$B1/lun4.img" bs=1M count=1 seek=2 conv=notrunc status=none
+cp --sparse=always "$B1/lun4.img" "$T/lun4.then"
+spec_before=$(cat "$M/vms/app-1/spec.json")
+check "snapshot of a VM with a spec" mkdir "$M/vms/app-1/snapshots/s1"
+check "... the image is the LUN then" cmp "$T/lun4.then" "$M/vms/app-1/snapshots/s1/disks/vda.img"
+dd if=/dev/urandom of="$B1/lun4.img" bs=1M count=1 seek=2 conv=notrunc status=none
+check "revert a VM with a spec" sh -c "echo s1 >'$M/vms/app-1/revert'"
+check "... the LUN is back" cmp "$T/lun4.then" "$B1/lun4.img"
+check_eq "... it runs" running "$(domstate app-1)"
+check "... in sync with its spec" wait_until 30 insync app-1
+check_eq "... the spec is untouched" "$spec_before" "$(cat "$M/vms/app-1/spec.json")"
+check "... only one start after the revert (the reconciler kept out of the way)" sh -c \
+  "[ \$(grep -c '\"name\":\"app-1\".*\"action\":\"start\"' '$M/events') -le 1 ]"
+rmdir "$M/vms/app-1/snapshots/s1"
 
 # --- a restart: the snapshots are still there, from the state dir and the array ----------
 fusermount3 -u "$M"
