@@ -504,6 +504,10 @@ static void snapshot_dir_op(fuse_req_t req, const struct vdc_node *dir, const ch
     struct vdc_snap_target t;
     struct snap_target_copy c = {0};
     int rc = 0;
+    if (make && !g_utf8_validate(name, -1, NULL)) {
+        fuse_reply_err(req, EINVAL); /* it could not be recorded (JSON is UTF-8) */
+        return;
+    }
     vdc_model_read_lock();
     if (!snap_target_of(dir, &t))
         rc = EIO; /* its host is away: nothing can be done now */

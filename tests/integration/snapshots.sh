@@ -96,6 +96,7 @@ check "... equal" cmp "$T/lun1.then" "$T/vda.qemu"
 check "a second snapshot" mkdir "$S/second"
 check "its parent is the first" jqt '.parent == "pre-upgrade"' "$S/second/info.json"
 check "the same name again: EEXIST" sh -c "mkdir '$S/second' 2>&1 | grep -q 'File exists'"
+check "a name that is not UTF-8: EINVAL" sh -c "mkdir \"$S/\$(printf 'bad\\377')\" 2>&1 | grep -q 'Invalid argument'"
 check "rmdir of a VM with snapshots: ENOTEMPTY" sh -c "rmdir '$M/vms/db-1' 2>&1 | grep -q 'not empty'"
 check "rm -r cannot delete snapshots" sh -c "! rm -rf '$S/second' 2>/dev/null; [ -d '$S/second' ]"
 
